@@ -1,0 +1,99 @@
+"""The registry of frozen ImageNet classifiers that give the embedding.
+
+Each entry knows how to build its classifier, the square input size it
+expects, how to preprocess a [0, 255] image for it, and its embedding width
+(the number of class logits).
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import keras
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """How to build and feed one ImageNet classifier.
+
+    Attributes:
+        name: the registry name.
+        build: `build(weights)` returns a `keras.Model` from a (size, size, 3)
+            image to `embedding_size` logits; `weights` is "imagenet", None,
+            or a path to a weights file.
+        input_size: the side of the square image the classifier expects.
+        scale, offset: preprocessing, `image * scale + offset` for an image
+            in [0, 255].
+        embedding_size: the width of the classifier's output.
+    """
+
+    name: str
+    build: Callable[[object], keras.Model]
+    input_size: int
+    scale: float
+    offset: float
+    embedding_size: int
+
+
+_REGISTRY = {}
+
+
+def register_backbone(backbone):
+    """Add a `Backbone` to the registry, replacing one of the same name.
+
+    Example:
+    >>> import keras
+    >>> def build(weights):
+    ...     inputs = keras.Input((32, 32, 3))
+    ...     pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    ...     return keras.Model(inputs, keras.layers.Dense(8)(pooled))
+    >>> register_backbone(Backbone("tiny", build, 32, 1 / 255, 0.0, 8))
+    >>> get_backbone("tiny").embedding_size
+    8
+    """
+    if not isinstance(backbone, Backbone):
+        raise ValueError(f"Expected a `Backbone`, received backbone={backbone!r}")
+    _REGISTRY[backbone.name] = backbone
+
+
+def get_backbone(name):
+    """The registered `Backbone` called `name`; a `ValueError` lists the known ones."""
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown backbone={name!r}. Known backbones: {', '.join(available_backbones())}"
+        )
+    return _REGISTRY[name]
+
+
+def available_backbones():
+    """The names of the registered backbones, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _keras_application(constructor):
+    def build(weights):
+        return constructor(include_top=True, weights=weights, classifier_activation=None)
+
+    return build
+
+
+# Inception models scale [0, 255] to [-1, 1] (keras.applications "tf" mode).
+register_backbone(
+    Backbone(
+        "inception_resnet_v2",
+        _keras_application(keras.applications.InceptionResNetV2),
+        input_size=299,
+        scale=1 / 127.5,
+        offset=-1.0,
+        embedding_size=1000,
+    )
+)
+register_backbone(
+    Backbone(
+        "inception_v3",
+        _keras_application(keras.applications.InceptionV3),
+        input_size=299,
+        scale=1 / 127.5,
+        offset=-1.0,
+        embedding_size=1000,
+    )
+)

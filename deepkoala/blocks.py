@@ -1,0 +1,154 @@
+"""The four blocks of Deep Koalarization, each a small functional `keras.Model`.
+
+Every block can be used alone; `deepkoala.model.deep_koalarization` composes
+them. Layer names are fixed so that weight files stay loadable.
+"""
+
+import keras
+from keras import layers
+
+from deepkoala.backbones import get_backbone
+from deepkoala.layers import GrayFromLightness, RepeatToGrid
+
+ENCODER_FILTERS = (64, 128, 128, 256, 256, 512, 512, 256)
+ENCODER_STRIDES = (2, 1, 2, 1, 2, 1, 1, 1)
+FUSION_FILTERS = 256
+DECODER_FILTERS = (128, 64, 64, 32)
+
+
+def _check_filters(name, filters, length):
+    filters = tuple(filters) if isinstance(filters, (list, tuple)) else filters
+    if (
+        not isinstance(filters, tuple)
+        or len(filters) != length
+        or not all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in filters)
+    ):
+        raise ValueError(
+            f"`{name}` must be {length} positive integers. Received: {name}={filters!r}"
+        )
+    return filters
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return value
+
+
+def encoder(filters=ENCODER_FILTERS, name="encoder"):
+    """The convolutional encoder over the lightness channel.
+
+    Eight 3x3 ReLU convolutions; the first, third and fifth have stride 2, so
+    an (H, W, 1) input gives an (H/8, W/8, filters[-1]) grid.
+
+    Args:
+        filters: eight channel counts.
+        name: the model's name.
+
+    Example:
+    >>> model = encoder(filters=(4, 4, 4, 4, 4, 4, 4, 8))
+    >>> model.output_shape
+    (None, None, None, 8)
+    """
+    filters = _check_filters("filters", filters, len(ENCODER_STRIDES))
+    lightness = keras.Input((None, None, 1), name="lightness")
+    x = lightness
+    for index, (width, stride) in enumerate(zip(filters, ENCODER_STRIDES, strict=True), start=1):
+        x = layers.Conv2D(
+            width, 3, strides=stride, padding="same", activation="relu", name=f"encoder_conv{index}"
+        )(x)
+    return keras.Model(lightness, x, name=name)
+
+
+def embedding(backbone="inception_resnet_v2", weights="imagenet", name="embedding"):
+    """The frozen ImageNet classifier that embeds the whole gray image.
+
+    The scaled lightness is turned back into a gray picture repeated in three
+    channels, resized to the classifier's input size and preprocessed its own
+    way; the output is the classifier's class logits.
+
+    Args:
+        backbone: a name from `deepkoala.backbones.available_backbones()`.
+        weights: "imagenet" (downloaded by Keras on first use), None (random
+            initialization, for tests) or a path to a weights file.
+        name: the model's name.
+
+    Example:
+    >>> model = embedding("inception_v3", weights=None)
+    >>> model.output_shape, model.trainable
+    ((None, 1000), False)
+    """
+    spec = get_backbone(backbone)
+    lightness = keras.Input((None, None, 1), name="lightness")
+    gray = GrayFromLightness(name="embedding_gray")(lightness)
+    resized = layers.Resizing(spec.input_size, spec.input_size, name="embedding_resize")(gray)
+    preprocessed = layers.Rescaling(spec.scale, spec.offset, name="embedding_preprocess")(resized)
+    classifier = spec.build(weights)
+    logits = classifier(preprocessed)
+    model = keras.Model(lightness, logits, name=name)
+    model.trainable = False
+    return model
+
+
+def fusion(feature_channels, embedding_size, filters=FUSION_FILTERS, name="fusion"):
+    """Fuse the embedding into every position of the encoder's grid.
+
+    The embedding vector is repeated over the grid (RepeatVector + Reshape,
+    to the grid the encoder actually produced), concatenated to the features
+    and mixed by a 1x1 ReLU convolution.
+
+    Args:
+        feature_channels: channels of the encoder's output.
+        embedding_size: width of the embedding.
+        filters: channels of the fused output.
+        name: the model's name.
+
+    Example:
+    >>> model = fusion(feature_channels=8, embedding_size=10, filters=6)
+    >>> model.output_shape
+    (None, None, None, 6)
+    """
+    _check_positive_int("feature_channels", feature_channels)
+    _check_positive_int("embedding_size", embedding_size)
+    _check_positive_int("filters", filters)
+    features = keras.Input((None, None, feature_channels), name="features")
+    vector = keras.Input((embedding_size,), name="embedding")
+    repeated = RepeatToGrid(name="fusion_repeat")([vector, features])
+    stacked = layers.Concatenate(name="fusion_concat")([features, repeated])
+    fused = layers.Conv2D(filters, 1, activation="relu", name="fusion_conv")(stacked)
+    return keras.Model([features, vector], fused, name=name)
+
+
+def decoder(input_channels, filters=DECODER_FILTERS, name="decoder"):
+    """The upsampling decoder from the fused grid to a*b* at full size.
+
+    conv, upsample x2, conv, conv, upsample x2, conv, conv 2 tanh, upsample
+    x2: an (H/8, W/8, C) grid gives (H, W, 2) chroma in [-1, 1] (a*b* / 128).
+
+    Args:
+        input_channels: channels of the fused grid.
+        filters: four channel counts.
+        name: the model's name.
+
+    Example:
+    >>> model = decoder(input_channels=6, filters=(4, 4, 4, 4))
+    >>> model.output_shape
+    (None, None, None, 2)
+    """
+    _check_positive_int("input_channels", input_channels)
+    filters = _check_filters("filters", filters, len(DECODER_FILTERS))
+
+    def conv(x, width, index, activation="relu"):
+        return layers.Conv2D(
+            width, 3, padding="same", activation=activation, name=f"decoder_conv{index}"
+        )(x)
+
+    def upsample(x, index):
+        return layers.UpSampling2D(2, name=f"decoder_upsample{index}")(x)
+
+    fused = keras.Input((None, None, input_channels), name="fused")
+    x = upsample(conv(fused, filters[0], 1), 1)
+    x = conv(conv(x, filters[1], 2), filters[2], 3)
+    x = conv(upsample(x, 2), filters[3], 4)
+    x = upsample(conv(x, 2, 5, activation="tanh"), 3)
+    return keras.Model(fused, x, name=name)

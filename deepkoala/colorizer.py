@@ -1,0 +1,354 @@
+"""`Colorizer`: colorize grayscale photographs and fine-tune on color ones."""
+
+import hashlib
+import json
+import os
+import zipfile
+
+import keras
+import numpy as np
+from PIL import Image
+
+from deepkoala import color
+from deepkoala.backbones import get_backbone
+from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
+from deepkoala.dataset import (
+    ChromaBatches,
+    load_or_build_cache,
+    resolve_image_paths,
+    store_from_arrays,
+)
+from deepkoala.images import read_image, resize_channel
+from deepkoala.layers import LightnessFromRGB
+from deepkoala.losses import chroma_mse
+from deepkoala.model import deep_koalarization
+from deepkoala.paths import deepkoala_home
+
+# The Colorizer's own settings, stored beside the model in `.keras` files.
+_CONFIG_ENTRY = "deepkoala.json"
+
+
+def _check_image_size(image_size):
+    if (
+        not isinstance(image_size, int)
+        or isinstance(image_size, bool)
+        or image_size < 8
+        or image_size % 8
+    ):
+        raise ValueError(
+            f"`image_size` must be a positive multiple of 8. Received: image_size={image_size!r}"
+        )
+
+
+def _check_backbone_weights(backbone_weights):
+    if backbone_weights in ("imagenet", None):
+        return
+    if not isinstance(backbone_weights, (str, os.PathLike)) or not os.path.isfile(backbone_weights):
+        raise ValueError(
+            '`backbone_weights` must be "imagenet", None or the path of a weights file. '
+            f"Received: backbone_weights={backbone_weights!r}"
+        )
+
+
+def _check_positive(name, value, kinds=(int,)):
+    if not isinstance(value, kinds) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+
+
+class Colorizer:
+    """Colorize grayscale photographs with Deep Koalarization.
+
+    Builds the paper's network: an encoder over the lightness channel, a
+    frozen ImageNet classifier's embedding of the whole image repeated over
+    the encoder's grid, and a decoder that predicts a*b*. The network runs at
+    `image_size`; `colorize` keeps the input's full-resolution lightness and
+    upsamples only the predicted chroma.
+
+    Args:
+        backbone: the ImageNet classifier of the embedding, a name from
+            `deepkoala.backbones.available_backbones()`.
+        backbone_weights: "imagenet" (Keras downloads them on first use),
+            None (random, for tests) or a weights file path.
+        image_size: the working size, a multiple of 8.
+        encoder_filters: eight channel counts of the encoder.
+        fusion_filters: channels after fusion.
+        decoder_filters: four channel counts of the decoder.
+
+    Example:
+    >>> colorizer = Colorizer(backbone_weights=None)  # doctest: +SKIP
+    >>> colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
+    >>> colorizer.colorize("old_photo.jpg").save("colorized.png")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backbone="inception_resnet_v2",
+        backbone_weights="imagenet",
+        image_size=224,
+        encoder_filters=ENCODER_FILTERS,
+        fusion_filters=FUSION_FILTERS,
+        decoder_filters=DECODER_FILTERS,
+    ):
+        get_backbone(backbone)
+        _check_backbone_weights(backbone_weights)
+        _check_image_size(image_size)
+        self._config = {
+            "backbone": backbone,
+            "backbone_weights": backbone_weights,
+            "image_size": image_size,
+            "encoder_filters": tuple(encoder_filters),
+            "fusion_filters": fusion_filters,
+            "decoder_filters": tuple(decoder_filters),
+        }
+        model_args = {k: v for k, v in self._config.items() if k != "image_size"}
+        self._attach(deep_koalarization(**model_args))
+
+    def _attach(self, model):
+        self._model = model
+        self._head = model.get_layer("head")
+        self._embedding = model.get_layer("embedding")
+        self._training_model = None
+        self._embedder = None
+
+    @property
+    def model(self):
+        """The plain `keras.Model`: scaled lightness (L/50 - 1) -> a*b* / 128."""
+        return self._model
+
+    @property
+    def image_size(self):
+        """The side of the square the network runs at."""
+        return self._config["image_size"]
+
+    def get_config(self):
+        """The constructor arguments."""
+        return dict(self._config)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new `Colorizer` from `get_config()`'s output."""
+        return cls(**config)
+
+    # Colorizing.
+
+    def colorize(self, images, batch_size=8, verbose="auto"):
+        """Colorize one image or a list of images.
+
+        Args:
+            images: a path, a `PIL.Image`, a numpy array ((H, W), (H, W, 1)
+                or (H, W, 3); uint8, uint16 or float in [0, 1]) or a list of
+                these. Color inputs are made gray first.
+            batch_size: images that go through the network at once.
+            verbose: "auto" shows a progress bar for lists longer than one
+                batch; 0 never, 1 always.
+
+        Returns:
+            An RGB `PIL.Image` of the input's exact size, or a list of them
+            for a list.
+
+        Example:
+        >>> colorizer.colorize("old_photo.jpg").save("colorized.png")  # doctest: +SKIP
+        """
+        _check_positive("batch_size", batch_size)
+        single = not isinstance(images, (list, tuple))
+        sources = [images] if single else list(images)
+        show_progress = verbose == 1 or (verbose == "auto" and len(sources) > batch_size)
+        progress = keras.utils.Progbar(len(sources), unit_name="image") if show_progress else None
+        results = []
+        for start in range(0, len(sources), batch_size):
+            lightness = [_lightness(read_image(s)) for s in sources[start : start + batch_size]]
+            results.extend(
+                _merge(full, chroma)
+                for full, chroma in zip(lightness, self._predict_chroma(lightness), strict=True)
+            )
+            if progress is not None:
+                progress.update(len(results))
+        return results[0] if single else results
+
+    def _predict_chroma(self, lightness_images):
+        """a*b* (B, S, S, 2) for full-resolution lightness images (H, W)."""
+        size = self.image_size
+        small = np.stack([resize_channel(image, size, size) for image in lightness_images])
+        scaled = color.scale_lightness(small[..., None])
+        chroma = self._model.predict_on_batch(scaled.astype(np.float32))
+        return np.asarray(chroma, dtype=np.float32) * color.AB_SCALE
+
+    # Training.
+
+    def fit(
+        self,
+        data,
+        epochs=1,
+        batch_size=16,
+        validation_split=0.0,
+        callbacks=None,
+        verbose="auto",
+        learning_rate=1e-3,
+        shuffle=True,
+        flip=True,
+        cache_dir=None,
+        seed=None,
+    ):
+        """Train (or fine-tune) the colorization head on color images.
+
+        Images are resized (short side) and center-cropped to `image_size`
+        and stored with their backbone embedding in an HDF5 cache, once:
+        later epochs and later calls on the same files do not run the
+        backbone. Files that are not readable images are skipped and named
+        in one warning.
+
+        Args:
+            data: a folder (searched recursively), a list of image paths, or
+                an array of RGB images (N, H, W, 3).
+            epochs, batch_size, validation_split, callbacks, verbose: as in
+                `keras.Model.fit`; the validation part is the last
+                `validation_split` of the images, in path order.
+            learning_rate: Adam's learning rate (the paper's: 1e-3).
+            shuffle: reshuffle the training images every epoch.
+            flip: random horizontal flips as augmentation.
+            cache_dir: where cache files go; default
+                `$DEEPKOALA_HOME/cache`. Arrays are embedded in memory.
+            seed: seed of shuffling and flipping.
+
+        Returns:
+            The Keras `History`.
+
+        Example:
+        >>> history = colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
+        """
+        _check_positive("epochs", epochs)
+        _check_positive("batch_size", batch_size)
+        _check_positive("learning_rate", learning_rate, (int, float))
+        if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+            raise ValueError(
+                "`validation_split` must be in [0, 1). "
+                f"Received: validation_split={validation_split!r}"
+            )
+        store = self._training_store(data, cache_dir, verbose)
+        try:
+            validation_count = int(len(store) * validation_split)
+            if validation_split and not 0 < validation_count < len(store):
+                raise ValueError(
+                    f"validation_split={validation_split} of {len(store)} images leaves "
+                    "no image for training or for validation."
+                )
+            train_count = len(store) - validation_count
+            training = ChromaBatches(
+                store, np.arange(train_count), batch_size, shuffle=shuffle, flip=flip, seed=seed
+            )
+            validation = None
+            if validation_count:
+                validation = ChromaBatches(
+                    store, np.arange(train_count, len(store)), batch_size, shuffle=False, flip=False
+                )
+            return self._compiled_training_model(learning_rate).fit(
+                training,
+                validation_data=validation,
+                epochs=epochs,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+        finally:
+            store.close()
+
+    def _training_store(self, data, cache_dir, verbose):
+        show_progress = verbose not in (0, False)
+        if isinstance(data, np.ndarray):
+            return store_from_arrays(data, self.image_size, self._embed)
+        paths = resolve_image_paths(data)
+        source = os.path.abspath(data) if isinstance(data, (str, os.PathLike)) else paths
+        return load_or_build_cache(
+            paths,
+            source,
+            self.image_size,
+            self._embed,
+            self._backbone_id(),
+            cache_dir or os.path.join(deepkoala_home(), "cache"),
+            verbose=show_progress,
+        )
+
+    def _embed(self, rgb_batch):
+        """Backbone embeddings (B, E) of uint8 RGB images (B, S, S, 3)."""
+        if self._embedder is None:
+            rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
+            vector = self._embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
+            self._embedder = keras.Model(rgb, vector, name="embedder")
+        return np.asarray(self._embedder.predict_on_batch(rgb_batch))
+
+    def _backbone_id(self):
+        """Names the backbone by its weights, so a changed backbone rebuilds caches."""
+        digest = hashlib.sha256()
+        for weight in self._embedding.weights:
+            digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+        return f"{self._config['backbone']}-{digest.hexdigest()[:16]}"
+
+    def _compiled_training_model(self, learning_rate):
+        if self._training_model is None:
+            rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
+            vector = keras.Input((self._embedding.output_shape[-1],), name="embedding")
+            lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
+            chroma = self._head([lightness, vector])
+            model = keras.Model({"rgb": rgb, "embedding": vector}, chroma, name="trainer")
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=chroma_mse)
+            self._training_model = model
+        else:
+            self._training_model.optimizer.learning_rate = learning_rate
+        return self._training_model
+
+    # Files.
+
+    def save(self, path):
+        """Save model and settings to a `.keras` file.
+
+        Example:
+        >>> colorizer.save("mine.keras")  # doctest: +SKIP
+        """
+        path = os.fspath(path)
+        if not path.endswith(".keras"):
+            raise ValueError(f"The file name must end in .keras. Received: path={path!r}")
+        self._model.save(path)
+        config = dict(self._config, backbone_weights=None)
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr(_CONFIG_ENTRY, json.dumps(config))
+
+    @classmethod
+    def load(cls, path):
+        """Load a `Colorizer` saved by `save` (Keras safe mode: no pickled code).
+
+        Example:
+        >>> colorizer = Colorizer.load("mine.keras")  # doctest: +SKIP
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No such file: {path}")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read(_CONFIG_ENTRY))
+        except (zipfile.BadZipFile, KeyError) as error:
+            raise ValueError(
+                f"{path} is not a deepkoala .keras file (saved by Colorizer.save)."
+            ) from error
+        colorizer = cls.__new__(cls)
+        colorizer._config = {
+            **config,
+            "encoder_filters": tuple(config["encoder_filters"]),
+            "decoder_filters": tuple(config["decoder_filters"]),
+        }
+        colorizer._attach(keras.saving.load_model(path, compile=False))
+        return colorizer
+
+
+def _lightness(image):
+    """CIE L (H, W) of a float image, gray (H, W) or RGB (H, W, 3)."""
+    if image.ndim == 2:
+        return np.asarray(color.gray_to_lightness(image), dtype=np.float32)
+    return np.asarray(color.rgb_to_lightness(image), dtype=np.float32)
+
+
+def _merge(lightness, chroma):
+    """Full-resolution L and working-size a*b* -> an RGB `PIL.Image`."""
+    height, width = lightness.shape
+    a, b = (resize_channel(chroma[..., i], height, width) for i in range(2))
+    lab = np.stack([lightness, a, b], axis=-1)
+    rgb = np.asarray(color.lab_to_rgb(lab, preserve_lightness=True))
+    return Image.fromarray(np.round(rgb * 255.0).astype(np.uint8), mode="RGB")

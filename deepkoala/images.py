@@ -1,0 +1,151 @@
+"""Reading pictures from paths, `PIL.Image`s and arrays into numpy arrays."""
+
+import os
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# Pillow modes whose samples are wider than 8 bits.
+_HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
+
+
+def open_image(path):
+    """Open an image file and apply its EXIF orientation.
+
+    Raises:
+        FileNotFoundError: if `path` does not exist.
+        ValueError: if the file is not an image Pillow can read.
+
+    Example:
+    >>> image = open_image("examples/sample.jpg")  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such image file: {path}")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"Cannot read {path} as an image: {error}") from error
+
+
+def _peak_value(mode, largest):
+    """The white level of a high-depth image, which Pillow does not record."""
+    if "16" in mode:
+        return 65535.0
+    if mode == "F" and largest <= 1.0:
+        return 1.0
+    return 255.0 if largest <= 255.0 else 65535.0
+
+
+def _pil_to_float(image):
+    """A PIL image as float32 in [0, 1]: (H, W) for gray, (H, W, 3) for color."""
+    mode = image.mode
+    if mode in _HIGH_DEPTH_MODES:
+        array = np.asarray(image, dtype=np.float32)
+        return np.clip(array / _peak_value(mode, array.max(initial=0.0)), 0.0, 1.0)
+    if mode in ("1", "L", "LA", "La"):
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    if mode == "P" and "transparency" not in image.info:
+        image = image.convert("RGB")
+    # RGBA, CMYK, YCbCr, LAB, HSV, palettes with transparency: Pillow knows
+    # how to reach RGB; transparency is dropped, the colors under it kept.
+    return np.asarray(image.convert("RGBA").convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _array_to_float(array):
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise ValueError(
+            "An image array must have shape (H, W), (H, W, 1) or (H, W, 3). "
+            f"Received: shape={array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"An image array must not be empty. Received: shape={array.shape}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
+            raise ValueError(
+                "A float image array must hold finite values in [0, 1]. Received: "
+                f"min={np.nanmin(array)}, max={np.nanmax(array)}"
+            )
+        return array.astype(np.float32)
+    raise ValueError(
+        f"An image array must be uint8, uint16 or float. Received: dtype={array.dtype}"
+    )
+
+
+def read_image(source):
+    """Any supported image source as float32 in [0, 1].
+
+    Args:
+        source: a path, a `PIL.Image.Image`, or a numpy array of shape
+            (H, W), (H, W, 1) or (H, W, 3), uint8, uint16 or float in [0, 1].
+
+    Returns:
+        (H, W) for a gray image, (H, W, 3) for a color one.
+
+    Example:
+    >>> import numpy as np
+    >>> read_image(np.zeros((4, 6), dtype="uint8")).shape
+    (4, 6)
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _pil_to_float(open_image(source))
+    if isinstance(source, Image.Image):
+        return _pil_to_float(ImageOps.exif_transpose(source))
+    if isinstance(source, np.ndarray):
+        return _array_to_float(source)
+    raise ValueError(
+        f"An image must be a path, a PIL.Image or a numpy array. Received: {type(source).__name__}"
+    )
+
+
+def read_rgb_uint8(source):
+    """Any supported image source as uint8 RGB of shape (H, W, 3).
+
+    Example:
+    >>> import numpy as np
+    >>> read_rgb_uint8(np.zeros((4, 6), dtype="uint8")).shape
+    (4, 6, 3)
+    """
+    image = np.round(read_image(source) * 255.0).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return image
+
+
+def resize_and_center_crop(image, size):
+    """Resize uint8 RGB so its short side is `size`, then crop the center square.
+
+    Example:
+    >>> import numpy as np
+    >>> resize_and_center_crop(np.zeros((40, 60, 3), dtype="uint8"), 16).shape
+    (16, 16, 3)
+    """
+    height, width = image.shape[:2]
+    scale = size / min(height, width)
+    new_height, new_width = max(size, round(height * scale)), max(size, round(width * scale))
+    resized = np.asarray(
+        Image.fromarray(image).resize((new_width, new_height), Image.Resampling.BILINEAR)
+    )
+    top, left = (new_height - size) // 2, (new_width - size) // 2
+    return resized[top : top + size, left : left + size]
+
+
+def resize_channel(channel, height, width):
+    """Bilinear resize of one float32 channel (H, W) to (height, width).
+
+    Example:
+    >>> import numpy as np
+    >>> resize_channel(np.zeros((4, 4), dtype="float32"), 8, 2).shape
+    (8, 2)
+    """
+    image = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))

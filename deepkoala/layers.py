@@ -1,0 +1,81 @@
+"""The few layers deepkoala needs that Keras does not ship.
+
+They are registered with Keras, so `.keras` files that contain them load in
+safe mode once `deepkoala` is imported.
+"""
+
+import keras
+from keras import ops
+
+from deepkoala import color
+
+
+@keras.saving.register_keras_serializable(package="deepkoala")
+class LightnessFromRGB(keras.layers.Layer):
+    """RGB images (uint8 in [0, 255] or floats in [0, 1]) to scaled lightness.
+
+    The output is CIE L mapped to [-1, 1] (L / 50 - 1), the network's input.
+    Converting on the device keeps training data uint8 until it gets there.
+
+    Example:
+    >>> import numpy as np
+    >>> layer = LightnessFromRGB()
+    >>> layer(np.full((1, 8, 8, 3), 255, dtype="uint8")).shape
+    (1, 8, 8, 1)
+    """
+
+    def call(self, rgb):
+        lightness = color.rgb_to_lightness(rgb)
+        return ops.expand_dims(color.scale_lightness(lightness), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+
+@keras.saving.register_keras_serializable(package="deepkoala")
+class GrayFromLightness(keras.layers.Layer):
+    """Scaled lightness (L / 50 - 1) to a 3-channel gray image in [0, 255].
+
+    This is the picture an ImageNet classifier expects: the gray photograph
+    with its gray value repeated in R, G and B.
+
+    Example:
+    >>> import numpy as np
+    >>> gray = GrayFromLightness()(np.ones((1, 4, 4, 1), dtype="float32"))
+    >>> gray.shape, round(float(gray[0, 0, 0, 0]))
+    ((1, 4, 4, 3), 255)
+    """
+
+    def call(self, scaled_lightness):
+        gray = color.lightness_to_gray(color.unscale_lightness(scaled_lightness))
+        return ops.repeat(gray * 255.0, 3, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3)
+
+
+@keras.saving.register_keras_serializable(package="deepkoala")
+class RepeatToGrid(keras.layers.Layer):
+    """Repeat a vector at every position of a feature grid.
+
+    `RepeatVector` + `Reshape` with the grid size read from the second input
+    at run time, so that the fused model accepts any image size.
+
+    Example:
+    >>> import numpy as np
+    >>> vector, grid = np.ones((2, 10)), np.zeros((2, 3, 5, 4))
+    >>> RepeatToGrid()([vector, grid]).shape
+    (2, 3, 5, 10)
+    """
+
+    def call(self, inputs):
+        vector, grid = inputs
+        grid_shape = ops.shape(grid)
+        tiled = ops.expand_dims(ops.expand_dims(vector, 1), 1)
+        return ops.broadcast_to(
+            tiled, (grid_shape[0], grid_shape[1], grid_shape[2], ops.shape(vector)[-1])
+        )
+
+    def compute_output_shape(self, input_shape):
+        vector_shape, grid_shape = input_shape
+        return (grid_shape[0], grid_shape[1], grid_shape[2], vector_shape[-1])

@@ -1,0 +1,74 @@
+"""The full Deep Koalarization network, composed from its four blocks."""
+
+import keras
+
+from deepkoala.blocks import (
+    DECODER_FILTERS,
+    ENCODER_FILTERS,
+    FUSION_FILTERS,
+    decoder,
+    embedding,
+    encoder,
+    fusion,
+)
+
+
+def colorization_head(
+    embedding_size,
+    encoder_filters=ENCODER_FILTERS,
+    fusion_filters=FUSION_FILTERS,
+    decoder_filters=DECODER_FILTERS,
+):
+    """The trainable part: (scaled lightness, embedding) -> a*b* / 128.
+
+    Training from cached embeddings uses this model alone, so the frozen
+    backbone never runs during training.
+
+    Example:
+    >>> head = colorization_head(10, (4,) * 8, 4, (4,) * 4)
+    >>> head.output_shape
+    (None, None, None, 2)
+    """
+    encoder_block = encoder(encoder_filters)
+    fusion_block = fusion(encoder_block.output_shape[-1], embedding_size, fusion_filters)
+    decoder_block = decoder(fusion_filters, decoder_filters)
+    lightness = keras.Input((None, None, 1), name="lightness")
+    vector = keras.Input((embedding_size,), name="embedding")
+    fused = fusion_block([encoder_block(lightness), vector])
+    return keras.Model([lightness, vector], decoder_block(fused), name="head")
+
+
+def deep_koalarization(
+    backbone="inception_resnet_v2",
+    backbone_weights="imagenet",
+    encoder_filters=ENCODER_FILTERS,
+    fusion_filters=FUSION_FILTERS,
+    decoder_filters=DECODER_FILTERS,
+    name="deep_koalarization",
+):
+    """Build the colorization network: scaled lightness -> a*b* / 128.
+
+    The input is CIE L scaled to [-1, 1] (L / 50 - 1) at any size whose sides
+    are multiples of 8; the output is a*b* / 128 at the same size. The model
+    holds two sub-models, "embedding" (frozen) and "head" (trainable).
+
+    Args:
+        backbone: name of the ImageNet classifier used for the embedding.
+        backbone_weights: "imagenet", None or a weights file path.
+        encoder_filters, fusion_filters, decoder_filters: the head's widths;
+            the defaults are the paper's (6,573,794 trainable parameters with
+            a 1000-class backbone).
+        name: the model's name.
+
+    Example:
+    >>> model = deep_koalarization("inception_v3", backbone_weights=None)
+    >>> model.output_shape
+    (None, None, None, 2)
+    """
+    embedding_block = embedding(backbone, backbone_weights)
+    head = colorization_head(
+        embedding_block.output_shape[-1], encoder_filters, fusion_filters, decoder_filters
+    )
+    lightness = keras.Input((None, None, 1), name="lightness")
+    chroma = head([lightness, embedding_block(lightness)])
+    return keras.Model(lightness, chroma, name=name)
