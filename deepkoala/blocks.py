@@ -9,30 +9,12 @@ from keras import layers
 
 from deepkoala.backbones import get_backbone
 from deepkoala.layers import GrayFromLightness, RepeatToGrid
+from deepkoala.validation import check_filters, check_positive_int
 
 ENCODER_FILTERS = (64, 128, 128, 256, 256, 512, 512, 256)
 ENCODER_STRIDES = (2, 1, 2, 1, 2, 1, 1, 1)
 FUSION_FILTERS = 256
 DECODER_FILTERS = (128, 64, 64, 32)
-
-
-def _check_filters(name, filters, length):
-    filters = tuple(filters) if isinstance(filters, (list, tuple)) else filters
-    if (
-        not isinstance(filters, tuple)
-        or len(filters) != length
-        or not all(isinstance(f, int) and not isinstance(f, bool) and f > 0 for f in filters)
-    ):
-        raise ValueError(
-            f"`{name}` must be {length} positive integers. Received: {name}={filters!r}"
-        )
-    return filters
-
-
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
 
 
 def encoder(filters=ENCODER_FILTERS, name="encoder"):
@@ -50,7 +32,7 @@ def encoder(filters=ENCODER_FILTERS, name="encoder"):
     >>> model.output_shape
     (None, None, None, 8)
     """
-    filters = _check_filters("filters", filters, len(ENCODER_STRIDES))
+    filters = check_filters("filters", filters, len(ENCODER_STRIDES))
     lightness = keras.Input((None, None, 1), name="lightness")
     x = lightness
     for index, (width, stride) in enumerate(zip(filters, ENCODER_STRIDES, strict=True), start=1):
@@ -83,11 +65,25 @@ def embedding(backbone="inception_resnet_v2", weights="imagenet", name="embeddin
     gray = GrayFromLightness(name="embedding_gray")(lightness)
     resized = layers.Resizing(spec.input_size, spec.input_size, name="embedding_resize")(gray)
     preprocessed = layers.Rescaling(spec.scale, spec.offset, name="embedding_preprocess")(resized)
-    classifier = spec.build(weights)
+    classifier = _build_classifier(spec, weights)
     logits = classifier(preprocessed)
     model = keras.Model(lightness, logits, name=name)
     model.trainable = False
     return model
+
+
+def _build_classifier(spec, weights):
+    try:
+        return spec.build(weights)
+    except Exception as error:
+        # Keras reports a failed download as a bare Exception.
+        if weights != "imagenet" or "URL fetch failure" not in str(error):
+            raise
+        raise OSError(
+            f"Could not download the ImageNet weights of the {spec.name} backbone ({error}). "
+            "Connect to the internet once (Keras caches them in ~/.keras/models), pass a "
+            "local weights file, or use backbone_weights=None for an untrained backbone."
+        ) from error
 
 
 def fusion(feature_channels, embedding_size, filters=FUSION_FILTERS, name="fusion"):
@@ -108,9 +104,9 @@ def fusion(feature_channels, embedding_size, filters=FUSION_FILTERS, name="fusio
     >>> model.output_shape
     (None, None, None, 6)
     """
-    _check_positive_int("feature_channels", feature_channels)
-    _check_positive_int("embedding_size", embedding_size)
-    _check_positive_int("filters", filters)
+    check_positive_int("feature_channels", feature_channels)
+    check_positive_int("embedding_size", embedding_size)
+    check_positive_int("filters", filters)
     features = keras.Input((None, None, feature_channels), name="features")
     vector = keras.Input((embedding_size,), name="embedding")
     repeated = RepeatToGrid(name="fusion_repeat")([vector, features])
@@ -135,8 +131,8 @@ def decoder(input_channels, filters=DECODER_FILTERS, name="decoder"):
     >>> model.output_shape
     (None, None, None, 2)
     """
-    _check_positive_int("input_channels", input_channels)
-    filters = _check_filters("filters", filters, len(DECODER_FILTERS))
+    check_positive_int("input_channels", input_channels)
+    filters = check_filters("filters", filters, len(DECODER_FILTERS))
 
     def conv(x, width, index, activation="relu"):
         return layers.Conv2D(

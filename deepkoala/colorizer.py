@@ -23,21 +23,15 @@ from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import chroma_mse
 from deepkoala.model import deep_koalarization
 from deepkoala.paths import deepkoala_home
+from deepkoala.validation import (
+    check_filters,
+    check_image_size,
+    check_positive_int,
+    check_positive_number,
+)
 
 # The Colorizer's own settings, stored beside the model in `.keras` files.
 _CONFIG_ENTRY = "deepkoala.json"
-
-
-def _check_image_size(image_size):
-    if (
-        not isinstance(image_size, int)
-        or isinstance(image_size, bool)
-        or image_size < 8
-        or image_size % 8
-    ):
-        raise ValueError(
-            f"`image_size` must be a positive multiple of 8. Received: image_size={image_size!r}"
-        )
 
 
 def _check_backbone_weights(backbone_weights):
@@ -48,11 +42,6 @@ def _check_backbone_weights(backbone_weights):
             '`backbone_weights` must be "imagenet", None or the path of a weights file. '
             f"Received: backbone_weights={backbone_weights!r}"
         )
-
-
-def _check_positive(name, value, kinds=(int,)):
-    if not isinstance(value, kinds) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
 
 
 class Colorizer:
@@ -91,14 +80,13 @@ class Colorizer:
     ):
         get_backbone(backbone)
         _check_backbone_weights(backbone_weights)
-        _check_image_size(image_size)
         self._config = {
             "backbone": backbone,
             "backbone_weights": backbone_weights,
-            "image_size": image_size,
-            "encoder_filters": tuple(encoder_filters),
-            "fusion_filters": fusion_filters,
-            "decoder_filters": tuple(decoder_filters),
+            "image_size": check_image_size("image_size", image_size),
+            "encoder_filters": check_filters("encoder_filters", encoder_filters, 8),
+            "fusion_filters": check_positive_int("fusion_filters", fusion_filters),
+            "decoder_filters": check_filters("decoder_filters", decoder_filters, 4),
         }
         model_args = {k: v for k, v in self._config.items() if k != "image_size"}
         self._attach(deep_koalarization(**model_args))
@@ -131,7 +119,7 @@ class Colorizer:
 
     # Colorizing.
 
-    def colorize(self, images, batch_size=8, verbose="auto"):
+    def colorize(self, images, batch_size=8, image_size=None, verbose="auto"):
         """Colorize one image or a list of images.
 
         Args:
@@ -139,6 +127,8 @@ class Colorizer:
                 or (H, W, 3); uint8, uint16 or float in [0, 1]) or a list of
                 these. Color inputs are made gray first.
             batch_size: images that go through the network at once.
+            image_size: run the network at this size (a multiple of 8)
+                instead of the colorizer's `image_size`.
             verbose: "auto" shows a progress bar for lists longer than one
                 batch; 0 never, 1 always.
 
@@ -149,7 +139,8 @@ class Colorizer:
         Example:
         >>> colorizer.colorize("old_photo.jpg").save("colorized.png")  # doctest: +SKIP
         """
-        _check_positive("batch_size", batch_size)
+        check_positive_int("batch_size", batch_size)
+        size = self.image_size if image_size is None else check_image_size("image_size", image_size)
         single = not isinstance(images, (list, tuple))
         sources = [images] if single else list(images)
         show_progress = verbose == 1 or (verbose == "auto" and len(sources) > batch_size)
@@ -159,15 +150,16 @@ class Colorizer:
             lightness = [_lightness(read_image(s)) for s in sources[start : start + batch_size]]
             results.extend(
                 _merge(full, chroma)
-                for full, chroma in zip(lightness, self._predict_chroma(lightness), strict=True)
+                for full, chroma in zip(
+                    lightness, self._predict_chroma(lightness, size), strict=True
+                )
             )
             if progress is not None:
                 progress.update(len(results))
         return results[0] if single else results
 
-    def _predict_chroma(self, lightness_images):
-        """a*b* (B, S, S, 2) for full-resolution lightness images (H, W)."""
-        size = self.image_size
+    def _predict_chroma(self, lightness_images, size):
+        """a*b* (B, size, size, 2) for full-resolution lightness images (H, W)."""
         small = np.stack([resize_channel(image, size, size) for image in lightness_images])
         scaled = color.scale_lightness(small[..., None])
         chroma = self._model.predict_on_batch(scaled.astype(np.float32))
@@ -216,9 +208,9 @@ class Colorizer:
         Example:
         >>> history = colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
         """
-        _check_positive("epochs", epochs)
-        _check_positive("batch_size", batch_size)
-        _check_positive("learning_rate", learning_rate, (int, float))
+        check_positive_int("epochs", epochs)
+        check_positive_int("batch_size", batch_size)
+        check_positive_number("learning_rate", learning_rate)
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(
                 "`validation_split` must be in [0, 1). "

@@ -73,7 +73,7 @@ def _array_to_float(array):
         if not np.isfinite(array).all() or array.min() < 0.0 or array.max() > 1.0:
             raise ValueError(
                 "A float image array must hold finite values in [0, 1]. Received: "
-                f"min={np.nanmin(array)}, max={np.nanmax(array)}"
+                f"min={array.min()}, max={array.max()}"
             )
         return array.astype(np.float32)
     raise ValueError(

@@ -1,0 +1,189 @@
+"""The `deepkoala` command line: colorize and train."""
+
+import argparse
+import os
+import sys
+import warnings
+
+from deepkoala.version import __version__
+
+
+class UserError(Exception):
+    """A mistake in the command line's input, reported in one line."""
+
+
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _backbone_weights(text):
+    return None if text.lower() == "none" else text
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="deepkoala", description="Colorize grayscale photographs with Deep Koalarization."
+    )
+    parser.add_argument("--version", action="version", version=f"deepkoala {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    colorize = commands.add_parser(
+        "colorize",
+        help="colorize images",
+        description="Colorize image files, or every image in folders, into an output folder.",
+    )
+    colorize.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
+    colorize.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    colorize.add_argument(
+        "--weights", required=True, metavar="PATH", help="a .keras file saved by deepkoala"
+    )
+    colorize.add_argument(
+        "--size", type=_positive_int, help="working size of the network (multiple of 8)"
+    )
+    colorize.add_argument("--batch-size", type=_positive_int, default=8)
+
+    train = commands.add_parser(
+        "train",
+        help="train or fine-tune on a folder of color photos",
+        description="Train the colorization head on every image in a folder (recursively).",
+    )
+    train.add_argument("folder", metavar="DIR", help="folder of color images")
+    train.add_argument("--epochs", type=_positive_int, default=5)
+    train.add_argument("--out", default="deepkoala.keras", help="where to save the .keras file")
+    train.add_argument("--weights", metavar="PATH", help="start from this .keras file")
+    train.add_argument("--backbone", default="inception_resnet_v2")
+    train.add_argument(
+        "--backbone-weights",
+        type=_backbone_weights,
+        default="imagenet",
+        help='"imagenet" (downloaded by Keras), "none" (random) or a weights file',
+    )
+    train.add_argument("--size", type=_positive_int, default=224, help="working size")
+    train.add_argument("--batch-size", type=_positive_int, default=16)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--validation-split", type=float, default=0.0)
+    return parser
+
+
+def _input_files(inputs):
+    """(path, output name) for every input file; folders keep their layout."""
+    from deepkoala.dataset import find_images
+
+    pairs = []
+    for item in inputs:
+        if os.path.isdir(item):
+            pairs.extend((path, os.path.relpath(path, item)) for path in find_images(item))
+        elif os.path.isfile(item):
+            pairs.append((item, os.path.basename(item)))
+        else:
+            raise UserError(f"no such file or folder: {item}")
+    if not pairs:
+        raise UserError("no input files found")
+    return pairs
+
+
+def _unique_output(output, relative, taken):
+    stem = os.path.splitext(relative)[0]
+    target, number = os.path.join(output, f"{stem}.png"), 2
+    while target in taken:
+        target, number = os.path.join(output, f"{stem}-{number}.png"), number + 1
+    taken.add(target)
+    return target
+
+
+def run_colorize(args):
+    import keras
+
+    from deepkoala import Colorizer
+    from deepkoala.images import read_image
+
+    pairs = _input_files(args.inputs)
+    colorizer = Colorizer.load(args.weights)
+    taken, failed = set(), []
+    progress = keras.utils.Progbar(len(pairs), unit_name="image")
+    for start in range(0, len(pairs), args.batch_size):
+        batch, targets = [], []
+        for path, relative in pairs[start : start + args.batch_size]:
+            try:
+                batch.append(read_image(path))
+                targets.append(_unique_output(args.output, relative, taken))
+            except (ValueError, OSError) as error:
+                failed.append(str(error))
+        if batch:
+            images = colorizer.colorize(
+                batch, batch_size=args.batch_size, image_size=args.size, verbose=0
+            )
+            for image, target in zip(images, targets, strict=True):
+                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                image.save(target)
+        progress.update(min(start + args.batch_size, len(pairs)))
+    for message in failed:
+        print(f"deepkoala: skipped: {message}", file=sys.stderr)
+    print(f"Colorized {len(pairs) - len(failed)} image(s) into {args.output}")
+    return 1 if failed else 0
+
+
+def run_train(args):
+    from deepkoala import Colorizer
+
+    if not os.path.isdir(args.folder):
+        raise UserError(f"no such folder: {args.folder}")
+    if args.weights:
+        colorizer = Colorizer.load(args.weights)
+    else:
+        colorizer = Colorizer(
+            backbone=args.backbone, backbone_weights=args.backbone_weights, image_size=args.size
+        )
+    colorizer.fit(
+        args.folder,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        validation_split=args.validation_split,
+        verbose=2,
+    )
+    colorizer.save(args.out)
+    print(f"Saved {args.out}")
+    return 0
+
+
+def _import_backend_quietly():
+    """Import Keras with stderr silenced at the file-descriptor level.
+
+    TensorFlow's native code prints start-up chatter (CUDA probes, oneDNN
+    notes) that no environment variable fully silences; on a command line
+    it would bury the one line that matters. Import errors still surface
+    as Python exceptions once stderr is back.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _import_backend_quietly()
+    warnings.filterwarnings("default", category=UserWarning, module="deepkoala")
+    commands = {"colorize": run_colorize, "train": run_train}
+    try:
+        return commands[args.command](args)
+    except (UserError, ValueError, OSError) as error:
+        print(f"deepkoala: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deepkoala: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The `deepkoala` command line."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import striped_images
+from PIL import Image
+
+from deepkoala import cli
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "deepkoala.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_version_and_help():
+    from deepkoala import __version__
+
+    result = _run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"deepkoala {__version__}"
+    for command in ([], ["colorize"], ["train"]):
+        result = _run(*command, "--help")
+        assert result.returncode == 0
+        assert "usage: deepkoala" in result.stdout
+
+
+def test_user_mistakes_are_one_line_errors_without_traceback(tmp_path):
+    result = _run("colorize", str(tmp_path / "missing.jpg"), "-o", str(tmp_path), "--weights", "x")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"deepkoala: error: no such file or folder: {tmp_path / 'missing.jpg'}"
+    ]
+    image = tmp_path / "in.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
+    result = _run("colorize", str(image), "-o", str(tmp_path), "--weights", str(image))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("deepkoala: error:") and "not a deepkoala .keras file" in last_line
+    result = _run("train", str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"deepkoala: error: no such folder: {tmp_path / 'nowhere'}"
+    )
+    assert "Traceback" not in result.stderr
+    assert _run("colorize", str(image), "--weights", "x").returncode == 2  # missing -o
+
+
+@pytest.fixture
+def saved_tiny_model(tmp_path, tiny_colorizer):
+    path = tmp_path / "tiny.keras"
+    tiny_colorizer.save(path)
+    return path
+
+
+def test_colorize_files_and_folders(tmp_path, saved_tiny_model, capsys):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(striped_images(1)[0]).save(folder / "a.png")
+    Image.fromarray(np.zeros((10, 20), np.uint8)).save(folder / "sub" / "b.jpg")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    single = tmp_path / "a.png"
+    Image.fromarray(np.full((9, 7), 100, np.uint8)).save(single)
+    out = tmp_path / "out"
+    code = cli.main(
+        ["colorize", str(folder), str(single), "-o", str(out), "--weights", str(saved_tiny_model),
+         "--batch-size", "2", "--size", "16"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1  # one input was unreadable; the others are all written
+    assert "broken.jpg" in captured.err
+    assert Image.open(out / "a.png").size == (32, 32)
+    assert Image.open(out / "sub" / "b.png").size == (20, 10)
+    assert Image.open(out / "a-2.png").size == (7, 9)  # name clash gets a suffix
+
+
+def test_train_then_colorize(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, image in enumerate(striped_images(4)):
+        Image.fromarray(image).save(folder / f"{index}.png")
+    model = tmp_path / "trained.keras"
+    code = cli.main(
+        ["train", str(folder), "--epochs", "1", "--out", str(model), "--size", "32",
+         "--backbone", "tiny_test_backbone", "--backbone-weights", "none", "--batch-size", "2"]
+    )  # fmt: skip
+    assert code == 0 and model.is_file()
+    code = cli.main(
+        ["train", str(folder), "--epochs", "1", "--out", str(model), "--weights", str(model)]
+    )
+    assert code == 0
+    code = cli.main(["colorize", str(folder / "0.png"), "-o", str(tmp_path / "out"),
+                     "--weights", str(model)])  # fmt: skip
+    assert code == 0
+    assert (tmp_path / "out" / "0.png").is_file()
