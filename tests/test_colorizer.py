@@ -7,7 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_BACKBONE, TINY_SIZES, striped_images
+from conftest import TINY_BACKBONE, striped_images
 from PIL import Image
 from skimage import color as skcolor
 from skimage import data

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def _python(code, env_extra, cwd):
     env = dict(os.environ, **env_extra)
@@ -30,6 +32,7 @@ def test_import_prints_nothing_and_writes_nothing_beyond_keras(tmp_path):
 
 
 def test_import_under_jax_does_not_import_tensorflow(tmp_path):
+    pytest.importorskip("jax")
     result = _python(
         "import sys, deepkoala; deepkoala.Colorizer; print('tensorflow' in sys.modules)",
         {"KERAS_BACKEND": "jax"},
