@@ -1,4 +1,4 @@
-"""The `deepkoala` command line: colorize and train."""
+"""The `deepkoala` command line: colorize, train and list presets."""
 
 import argparse
 import os
@@ -37,8 +37,10 @@ def build_parser():
     )
     colorize.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
     colorize.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    colorize.add_argument(
-        "--weights", required=True, metavar="PATH", help="a .keras file saved by deepkoala"
+    source = colorize.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", metavar="NAME", help="a preset from `deepkoala presets`")
+    source.add_argument(
+        "--weights", metavar="PATH", help="a .keras file saved by deepkoala (a path or a URL)"
     )
     colorize.add_argument(
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
@@ -65,6 +67,12 @@ def build_parser():
     train.add_argument("--batch-size", type=_positive_int, default=16)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--validation-split", type=float, default=0.0)
+
+    commands.add_parser(
+        "presets",
+        help="list the trained colorizers that can be downloaded",
+        description="List the registered presets: backbone, working size, training data, scores.",
+    )
     return parser
 
 
@@ -101,7 +109,7 @@ def run_colorize(args):
     from deepkoala.images import read_image
 
     pairs = _input_files(args.inputs)
-    colorizer = Colorizer.load(args.weights)
+    colorizer = Colorizer.from_preset(args.preset or args.weights)
     taken, failed = set(), []
     progress = keras.utils.Progbar(len(pairs), unit_name="image")
     for start in range(0, len(pairs), args.batch_size):
@@ -150,6 +158,25 @@ def run_train(args):
     return 0
 
 
+def run_presets(args):
+    from deepkoala import Colorizer
+
+    presets = Colorizer.presets()
+    if not presets:
+        print("No presets are registered yet: train your own with `deepkoala train`.")
+        return 0
+    for name, preset in presets.items():
+        config = preset.config
+        scores = ", ".join(f"{key} {value}" for key, value in preset.scores.items())
+        print(f"{name}: {preset.description}")
+        print(f"  backbone {config.get('backbone')}, working size {config.get('image_size')}")
+        if preset.trained_on:
+            print(f"  trained on {preset.trained_on}")
+        if scores:
+            print(f"  scores: {scores}")
+    return 0
+
+
 def _import_backend_quietly():
     """Import Keras with stderr silenced at the file-descriptor level.
 
@@ -174,7 +201,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     _import_backend_quietly()
     warnings.filterwarnings("default", category=UserWarning, module="deepkoala")
-    commands = {"colorize": run_colorize, "train": run_train}
+    commands = {"colorize": run_colorize, "train": run_train, "presets": run_presets}
     try:
         return commands[args.command](args)
     except (UserError, ValueError, OSError) as error:

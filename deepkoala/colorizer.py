@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import urllib.parse
 import zipfile
 
 import keras
@@ -18,11 +19,13 @@ from deepkoala.dataset import (
     resolve_image_paths,
     store_from_arrays,
 )
+from deepkoala.download import fetch
 from deepkoala.images import read_image, resize_channel
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import chroma_mse
 from deepkoala.model import deep_koalarization
 from deepkoala.paths import deepkoala_home
+from deepkoala.presets import available_presets, get_preset, weights_dir, weights_file
 from deepkoala.validation import (
     check_filters,
     check_image_size,
@@ -286,6 +289,56 @@ class Colorizer:
         else:
             self._training_model.optimizer.learning_rate = learning_rate
         return self._training_model
+
+    # Presets and files.
+
+    @staticmethod
+    def presets():
+        """The registered presets, `{name: Preset}`.
+
+        Example:
+        >>> sorted(Colorizer.presets())  # doctest: +SKIP
+        ['demo']
+        """
+        return {name: get_preset(name) for name in available_presets()}
+
+    @classmethod
+    def from_preset(cls, preset, sha256=None, verbose=True):
+        """A trained `Colorizer` from a preset name, a local `.keras` file or a URL.
+
+        A preset's weights are downloaded on first use into
+        `$DEEPKOALA_HOME/weights`, checked against their sha256, and loaded
+        from there afterwards. A URL must point at a `.keras` file; pass its
+        `sha256` to have it checked.
+
+        Args:
+            preset: a name from `Colorizer.presets()`, a path, or a URL.
+            sha256: the expected digest of a file given by URL.
+            verbose: show a progress bar while downloading.
+
+        Raises:
+            ValueError: an unknown name (the message lists the known ones).
+            deepkoala.download.WeightsUnavailableError: the file cannot be had;
+                the message says which file to put where.
+
+        Example:
+        >>> colorizer = Colorizer.from_preset("demo")  # doctest: +SKIP
+        """
+        preset = os.fspath(preset)
+        if preset in available_presets():
+            spec = get_preset(preset)
+            path = weights_file(spec.file_name, spec.sha256, verbose=verbose)
+            colorizer = cls(**spec.config, backbone_weights=None)
+            colorizer.model.load_weights(path)
+            return colorizer
+        if preset.startswith(("http://", "https://")):
+            url_id = hashlib.sha256(preset.encode()).hexdigest()[:16]
+            file_name = os.path.basename(urllib.parse.urlparse(preset).path) or "model.keras"
+            local = os.path.join(weights_dir(), "from-url", url_id, file_name)
+            return cls.load(fetch(preset, local, sha256, verbose=verbose))
+        if os.path.isfile(preset) or preset.endswith(".keras") or os.sep in preset:
+            return cls.load(preset)
+        get_preset(preset)  # raises the error that lists the known presets
 
     # Files.
 

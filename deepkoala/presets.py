@@ -1,0 +1,104 @@
+"""The registry of named, trained colorizers and of the weight files they use.
+
+Each preset names a weights file (HDF5, never a pickle), where to download it,
+its sha256, the `Colorizer` settings it was trained with, what it was trained
+on and its measured scores. Files are kept in `$DEEPKOALA_HOME/weights`
+after the first download; files that ship inside the package are used in
+place.
+"""
+
+import dataclasses
+import os
+
+from deepkoala.download import fetch
+from deepkoala.paths import deepkoala_home
+
+# Where released weight files live; `$DEEPKOALA_WEIGHTS_URL` replaces it (a mirror).
+DEFAULT_WEIGHTS_URL = "https://github.com/deepkoala/deepkoala/releases/download/weights-v1"
+
+_PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named, trained colorizer.
+
+    Attributes:
+        name: the registry name, as passed to `Colorizer.from_preset`.
+        file_name: the HDF5 weights file of the whole model.
+        sha256: that file's sha256 hex digest.
+        config: the `Colorizer` arguments (backbone, image_size, widths).
+        description: one line for listings.
+        trained_on: the training data, its size and the training time.
+        scores: measured figures (e.g. {"psnr": ..., "gray_psnr": ...}).
+    """
+
+    name: str
+    file_name: str
+    sha256: str
+    config: dict
+    description: str
+    trained_on: str = ""
+    scores: dict = dataclasses.field(default_factory=dict)
+
+
+_PRESETS = {}
+
+
+def register_preset(preset):
+    """Add a `Preset` to the registry, replacing one of the same name.
+
+    Example:
+    >>> register_preset(Preset("mine", "mine.weights.h5", "0" * 64, {}, "my own"))
+    """
+    if not isinstance(preset, Preset):
+        raise ValueError(f"Expected a `Preset`, received preset={preset!r}")
+    _PRESETS[preset.name] = preset
+
+
+def unregister_preset(name):
+    """Remove a preset from the registry (no error if it is absent)."""
+    _PRESETS.pop(name, None)
+
+
+def get_preset(name):
+    """The `Preset` called `name`; a `ValueError` lists the known ones."""
+    if name not in _PRESETS:
+        known = ", ".join(available_presets()) or "none are registered yet"
+        raise ValueError(f"Unknown preset={name!r}. Known presets: {known}")
+    return _PRESETS[name]
+
+
+def available_presets():
+    """The names of the registered presets, sorted."""
+    return sorted(_PRESETS)
+
+
+def weights_url(file_name):
+    """The download URL of a weights file, honouring `$DEEPKOALA_WEIGHTS_URL`.
+
+    Example:
+    >>> weights_url("demo.weights.h5").endswith("/demo.weights.h5")
+    True
+    """
+    base = os.environ.get("DEEPKOALA_WEIGHTS_URL") or DEFAULT_WEIGHTS_URL
+    return f"{base.rstrip('/')}/{file_name}"
+
+
+def weights_dir():
+    """Where downloaded weight files are kept: `$DEEPKOALA_HOME/weights`."""
+    return os.path.join(deepkoala_home(), "weights")
+
+
+def weights_file(file_name, sha256, verbose=True):
+    """The local path of a weights file: shipped in the package, cached, or downloaded.
+
+    Example:
+    >>> path = weights_file(preset.file_name, preset.sha256)  # doctest: +SKIP
+    """
+    bundled = os.path.join(_PACKAGE_DATA, file_name)
+    if os.path.isfile(bundled):
+        # Shipped files are checked like downloads: a damaged install must not
+        # load silently.
+        return fetch(weights_url(file_name), bundled, sha256, verbose=verbose)
+    return fetch(weights_url(file_name), os.path.join(weights_dir(), file_name), sha256, verbose)
