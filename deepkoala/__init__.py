@@ -20,6 +20,7 @@ _LAZY_ATTRIBUTES = {
     "decoder": "deepkoala.blocks",
     "embedding": "deepkoala.blocks",
     "encoder": "deepkoala.blocks",
+    "evaluate": "deepkoala.evaluation",
     "fusion": "deepkoala.blocks",
 }
 

@@ -1,4 +1,4 @@
-"""The `deepkoala` command line: colorize, train and list presets."""
+"""The `deepkoala` command line: colorize, train, evaluate and list presets."""
 
 import argparse
 import os
@@ -67,6 +67,23 @@ def build_parser():
     train.add_argument("--batch-size", type=_positive_int, default=16)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--validation-split", type=float, default=0.0)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="measure a colorizer on color photos, beside the gray baseline",
+        description=(
+            "Make every color image in DIR gray, colorize it and compare with the original: "
+            "PSNR, SSIM, AuC of the ab error CDF and colorfulness, beside the gray baseline."
+        ),
+    )
+    evaluate.add_argument("folder", metavar="DIR", help="folder of color images")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", metavar="NAME")
+    source.add_argument("--weights", metavar="PATH", help="a .keras file (a path or a URL)")
+    evaluate.add_argument("--size", type=_positive_int, help="working size of the network")
+    evaluate.add_argument("--limit", type=_positive_int, help="score only the first N images")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=8)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     commands.add_parser(
         "presets",
@@ -158,6 +175,27 @@ def run_train(args):
     return 0
 
 
+def run_evaluate(args):
+    import json
+
+    from deepkoala import Colorizer
+    from deepkoala.evaluation import evaluate, format_report
+
+    if not os.path.isdir(args.folder):
+        raise UserError(f"no such folder: {args.folder}")
+    colorizer = Colorizer.from_preset(args.preset or args.weights, verbose=not args.json)
+    report = evaluate(
+        colorizer,
+        args.folder,
+        limit=args.limit,
+        image_size=args.size,
+        batch_size=args.batch_size,
+        verbose=0 if args.json else 1,
+    )
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
+
+
 def run_presets(args):
     from deepkoala import Colorizer
 
@@ -201,7 +239,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     _import_backend_quietly()
     warnings.filterwarnings("default", category=UserWarning, module="deepkoala")
-    commands = {"colorize": run_colorize, "train": run_train, "presets": run_presets}
+    commands = {
+        "colorize": run_colorize,
+        "train": run_train,
+        "presets": run_presets,
+        "evaluate": run_evaluate,
+    }
     try:
         return commands[args.command](args)
     except (UserError, ValueError, OSError) as error:

@@ -1,0 +1,119 @@
+"""Measure a colorizer on color photographs, beside the gray baseline.
+
+Every photo is made gray and colorized; the result is compared with the
+original. The gray baseline keeps the lightness and sets a* = b* = 0: a
+colorizer must beat it.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+
+from deepkoala import color, metrics
+from deepkoala.dataset import resolve_image_paths
+from deepkoala.images import read_rgb_uint8
+from deepkoala.validation import check_positive_int
+
+_COMPARED = ("psnr", "ssim", "auc", "colorfulness")
+
+
+def gray_baseline(rgb):
+    """The gray image (a* = b* = 0) with the lightness of a uint8 RGB image.
+
+    Example:
+    >>> import numpy as np
+    >>> gray_baseline(np.full((2, 2, 3), 200, "uint8"))[0, 0].tolist()
+    [200, 200, 200]
+    """
+    gray = np.asarray(color.lightness_to_gray(color.rgb_to_lightness(rgb)))
+    return np.repeat(np.round(gray * 255.0).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def _scores(original, candidate):
+    return {
+        "psnr": metrics.psnr(original, candidate),
+        "ssim": metrics.ssim(original, candidate),
+        "auc": metrics.ab_error_auc(original, candidate),
+        "colorfulness": metrics.colorfulness(candidate),
+    }
+
+
+def evaluate(colorizer, data, limit=None, image_size=None, batch_size=8, verbose=1):
+    """Score `colorizer` on the color images in `data`, beside the gray baseline.
+
+    Args:
+        colorizer: a `Colorizer`.
+        data: a folder (recursive) or a list of image paths.
+        limit: score only the first `limit` images (in path order).
+        image_size: the network's working size; default the colorizer's.
+        batch_size: images colorized at once.
+        verbose: 1 shows a progress bar.
+
+    Returns:
+        A dict: "images" (the count), "deepkoala" and "gray" (mean PSNR,
+        SSIM, AuC and colorfulness of each), "original" (mean colorfulness)
+        and "colorfulness_gap" (original minus output, for each).
+
+    Example:
+    >>> report = evaluate(Colorizer.from_preset("demo"), "heldout/")  # doctest: +SKIP
+    >>> print(format_report(report))  # doctest: +SKIP
+    """
+    paths = resolve_image_paths(data)
+    if limit is not None:
+        paths = paths[: check_positive_int("limit", limit)]
+    totals = {"deepkoala": [], "gray": [], "original": []}
+    skipped = []
+    progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose else None
+    for start in range(0, len(paths), batch_size):
+        originals = []
+        for path in paths[start : start + batch_size]:
+            try:
+                originals.append(read_rgb_uint8(path))
+            except (ValueError, OSError):
+                skipped.append(path)
+        outputs = colorizer.colorize(
+            originals, batch_size=batch_size, image_size=image_size, verbose=0
+        )
+        for original, output in zip(originals, outputs, strict=True):
+            totals["deepkoala"].append(_scores(original, np.asarray(output)))
+            totals["gray"].append(_scores(original, gray_baseline(original)))
+            totals["original"].append(metrics.colorfulness(original))
+        if progress is not None:
+            progress.update(min(start + batch_size, len(paths)))
+    if skipped:
+        warnings.warn(
+            f"Skipped {len(skipped)} unreadable file(s): " + ", ".join(skipped), stacklevel=2
+        )
+    if not totals["original"]:
+        raise ValueError(f"No readable image to evaluate in {data!r}.")
+    report = {"images": len(totals["original"])}
+    for name in ("deepkoala", "gray"):
+        report[name] = {key: float(np.mean([s[key] for s in totals[name]])) for key in _COMPARED}
+    report["original"] = {"colorfulness": float(np.mean(totals["original"]))}
+    report["colorfulness_gap"] = {
+        name: report["original"]["colorfulness"] - report[name]["colorfulness"]
+        for name in ("deepkoala", "gray")
+    }
+    return report
+
+
+def format_report(report):
+    """The report of `evaluate` as a plain-text table.
+
+    Example:
+    >>> print(format_report(report))  # doctest: +SKIP
+    """
+    rows = [
+        ("PSNR (dB)", "psnr"),
+        ("SSIM", "ssim"),
+        ("AuC of ab error CDF", "auc"),
+        ("colorfulness", "colorfulness"),
+    ]
+    lines = [f"{report['images']} image(s)", f"{'metric':<22}{'deepkoala':>12}{'gray':>12}"]
+    for label, key in rows:
+        lines.append(f"{label:<22}{report['deepkoala'][key]:>12.4f}{report['gray'][key]:>12.4f}")
+    gap = report["colorfulness_gap"]
+    lines.append(f"{'colorfulness gap':<22}{gap['deepkoala']:>12.4f}{gap['gray']:>12.4f}")
+    lines.append(f"original colorfulness {report['original']['colorfulness']:.4f}")
+    return "\n".join(lines)
