@@ -180,13 +180,14 @@ class Colorizer:
         verbose="auto",
         learning_rate=1e-3,
         shuffle=True,
-        flip=True,
+        augment=True,
+        stored_size=None,
         cache_dir=None,
         seed=None,
     ):
         """Train (or fine-tune) the colorization head on color images.
 
-        Images are resized (short side) and center-cropped to `image_size`
+        Images are resized (short side) and center-cropped to `stored_size`
         and stored with their backbone embedding in an HDF5 cache, once:
         later epochs and later calls on the same files do not run the
         backbone. Files that are not readable images are skipped and named
@@ -200,10 +201,14 @@ class Colorizer:
                 `validation_split` of the images, in path order.
             learning_rate: Adam's learning rate (the paper's: 1e-3).
             shuffle: reshuffle the training images every epoch.
-            flip: random horizontal flips as augmentation.
+            augment: random horizontal flips, and random crops when
+                `stored_size` is larger than `image_size`.
+            stored_size: the size (short side, center square) at which
+                images are cached; default `image_size`. Larger sizes let
+                every epoch see other `image_size` crops of each photo.
             cache_dir: where cache files go; default
                 `$DEEPKOALA_HOME/cache`. Arrays are embedded in memory.
-            seed: seed of shuffling and flipping.
+            seed: seed of shuffling and augmentation.
 
         Returns:
             The Keras `History`.
@@ -219,7 +224,13 @@ class Colorizer:
                 "`validation_split` must be in [0, 1). "
                 f"Received: validation_split={validation_split!r}"
             )
-        store = self._training_store(data, cache_dir, verbose)
+        stored_size = self.image_size if stored_size is None else stored_size
+        if not isinstance(stored_size, int) or stored_size < self.image_size:
+            raise ValueError(
+                f"`stored_size` must be an integer >= image_size ({self.image_size}). "
+                f"Received: stored_size={stored_size!r}"
+            )
+        store = self._training_store(data, stored_size, cache_dir, verbose)
         try:
             validation_count = int(len(store) * validation_split)
             if validation_split and not 0 < validation_count < len(store):
@@ -229,12 +240,23 @@ class Colorizer:
                 )
             train_count = len(store) - validation_count
             training = ChromaBatches(
-                store, np.arange(train_count), batch_size, shuffle=shuffle, flip=flip, seed=seed
+                store,
+                np.arange(train_count),
+                batch_size,
+                crop_size=self.image_size,
+                shuffle=shuffle,
+                augment=augment,
+                seed=seed,
             )
             validation = None
             if validation_count:
                 validation = ChromaBatches(
-                    store, np.arange(train_count, len(store)), batch_size, shuffle=False, flip=False
+                    store,
+                    np.arange(train_count, len(store)),
+                    batch_size,
+                    crop_size=self.image_size,
+                    shuffle=False,
+                    augment=False,
                 )
             return self._compiled_training_model(learning_rate).fit(
                 training,
@@ -246,16 +268,16 @@ class Colorizer:
         finally:
             store.close()
 
-    def _training_store(self, data, cache_dir, verbose):
+    def _training_store(self, data, stored_size, cache_dir, verbose):
         show_progress = verbose not in (0, False)
         if isinstance(data, np.ndarray):
-            return store_from_arrays(data, self.image_size, self._embed)
+            return store_from_arrays(data, stored_size, self._embed)
         paths = resolve_image_paths(data)
         source = os.path.abspath(data) if isinstance(data, (str, os.PathLike)) else paths
         return load_or_build_cache(
             paths,
             source,
-            self.image_size,
+            stored_size,
             self._embed,
             self._backbone_id(),
             cache_dir or os.path.join(deepkoala_home(), "cache"),

@@ -233,26 +233,32 @@ class ChromaBatches(keras.utils.PyDataset):
     """Batches `({"rgb": images, "embedding": vectors}, images)` for training.
 
     Images stay uint8 RGB; lightness and chroma are computed on the device by
-    the training model and the loss. Random horizontal flips augment the
-    data (the cached embedding of the unflipped image is kept: an ImageNet
-    classifier's logits barely change under a mirror image).
+    the training model and the loss. Augmentation: random horizontal flips,
+    and random `crop_size` crops when the stored images are larger (without
+    augmentation, the center crop). The cached embedding of the whole stored
+    image is kept for every crop and flip: an ImageNet classifier's logits
+    barely change under a mirror image or a slight crop.
 
     Args:
         store: an `ImageStore`.
         indices: which items of the store to use.
         batch_size: items per batch.
+        crop_size: side of the training crops; None keeps the stored size.
         shuffle: reshuffle the order every epoch.
-        flip: flip half of the images, at random, horizontally.
-        seed: seed of the shuffling and flipping.
+        augment: random flips and crops (else no flip and center crops).
+        seed: seed of the shuffling and augmentation.
     """
 
-    def __init__(self, store, indices, batch_size, shuffle=True, flip=True, seed=None):
+    def __init__(
+        self, store, indices, batch_size, crop_size=None, shuffle=True, augment=True, seed=None
+    ):
         super().__init__()
         self.store = store
         self.indices = np.asarray(indices)
         self.batch_size = batch_size
+        self.crop_size = crop_size
         self.shuffle = shuffle
-        self.flip = flip
+        self.augment = augment
         self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(self.indices) if shuffle else self.indices
 
@@ -263,11 +269,24 @@ class ChromaBatches(keras.utils.PyDataset):
         # Sorted indices: HDF5 reads need them increasing, and order within a
         # batch does not matter.
         chosen = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
-        images = np.asarray(self.store.images[chosen])
-        if self.flip:
+        images = self._crop(np.asarray(self.store.images[chosen]))
+        if self.augment:
             mirrored = self._rng.random(len(images)) < 0.5
             images[mirrored] = images[mirrored, :, ::-1]
         return {"rgb": images, "embedding": self.store.embeddings[chosen]}, images
+
+    def _crop(self, images):
+        stored = images.shape[1]
+        size = self.crop_size or stored
+        if size == stored:
+            return images
+        if not self.augment:
+            start = (stored - size) // 2
+            return images[:, start : start + size, start : start + size].copy()
+        tops = self._rng.integers(0, stored - size + 1, len(images))
+        lefts = self._rng.integers(0, stored - size + 1, len(images))
+        crops = zip(images, tops, lefts, strict=True)
+        return np.stack([image[t : t + size, x : x + size] for image, t, x in crops])
 
     def on_epoch_end(self):
         if self.shuffle:

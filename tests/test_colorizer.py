@@ -265,3 +265,30 @@ def test_it_learns_colors_that_follow_from_gray_patterns():
     print(f"gray baseline {gray_baseline_mse:.4f}, best val MSE {best:.4f}, {cpu_seconds:.1f}s CPU")
     assert best < 0.2 * gray_baseline_mse
     assert cpu_seconds < 60
+
+
+def test_random_crops_from_larger_stored_images():
+    from deepkoala.dataset import ChromaBatches, ImageStore
+
+    images = np.arange(4 * 12 * 12 * 3, dtype=np.uint32).reshape(4, 12, 12, 3).astype(np.uint8)
+    store = ImageStore(images, np.zeros((4, 6), np.float32))
+    training = ChromaBatches(store, np.arange(4), 4, crop_size=8, augment=True, seed=0)
+    (inputs, targets) = training[0]
+    assert inputs["rgb"].shape == (4, 8, 8, 3)
+    np.testing.assert_array_equal(inputs["rgb"], targets)
+    seen = {inputs["rgb"].tobytes()}
+    for _ in range(5):
+        training.on_epoch_end()
+        seen.add(training[0][0]["rgb"].tobytes())
+    assert len(seen) > 1  # crops and flips differ between epochs
+    validation = ChromaBatches(store, np.arange(4), 4, crop_size=8, shuffle=False, augment=False)
+    np.testing.assert_array_equal(validation[0][0]["rgb"], images[:, 2:10, 2:10])
+
+
+def test_fit_with_a_larger_stored_size(tmp_path, tiny_colorizer):
+    history = tiny_colorizer.fit(
+        striped_images(4, size=48), epochs=1, batch_size=2, stored_size=40, verbose=0
+    )
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match="stored_size"):
+        tiny_colorizer.fit(striped_images(2), stored_size=16, verbose=0)
