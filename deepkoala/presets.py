@@ -9,6 +9,10 @@ place.
 
 import dataclasses
 import os
+import tempfile
+
+import h5py
+import numpy as np
 
 from deepkoala.download import fetch
 from deepkoala.paths import deepkoala_home
@@ -102,3 +106,35 @@ def weights_file(file_name, sha256, verbose=True):
         # load silently.
         return fetch(weights_url(file_name), bundled, sha256, verbose=verbose)
     return fetch(weights_url(file_name), os.path.join(weights_dir(), file_name), sha256, verbose)
+
+
+def save_float16_weights(model, path):
+    """Save `model`'s weights as a Keras `.weights.h5` file with float16 arrays.
+
+    Halves the file; Keras casts the arrays back to the variables' float32
+    when loading with `model.load_weights(path)`.
+
+    Example:
+    >>> save_float16_weights(colorizer.model, "demo.weights.h5")  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    if not path.endswith(".weights.h5"):
+        raise ValueError(f"The file name must end in .weights.h5. Received: path={path!r}")
+    with tempfile.TemporaryDirectory() as scratch:
+        full = os.path.join(scratch, "full.weights.h5")
+        model.save_weights(full)
+        with h5py.File(full, "r") as source, h5py.File(path, "w") as target:
+            target.attrs.update(source.attrs)
+
+            def copy(name, item):
+                if isinstance(item, h5py.Group):
+                    target.require_group(name).attrs.update(item.attrs)
+                    return
+                data = item[()]
+                if data.dtype == np.float32:
+                    if data.size and np.abs(data).max() > np.finfo(np.float16).max:
+                        raise ValueError(f"Weight {name} does not fit in float16.")
+                    data = data.astype(np.float16)
+                target.create_dataset(name, data=data).attrs.update(item.attrs)
+
+            source.visititems(copy)
