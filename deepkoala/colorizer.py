@@ -183,6 +183,7 @@ class Colorizer:
         augment=True,
         stored_size=None,
         cache_dir=None,
+        checkpoint_dir=None,
         seed=None,
     ):
         """Train (or fine-tune) the colorization head on color images.
@@ -208,10 +209,19 @@ class Colorizer:
                 every epoch see other `image_size` crops of each photo.
             cache_dir: where cache files go; default
                 `$DEEPKOALA_HOME/cache`. Arrays are embedded in memory.
+            checkpoint_dir: save the training state here after every epoch
+                (Keras `BackupAndRestore`); a run started again with the same
+                folder resumes after the last completed epoch and finishes
+                the requested `epochs`. The folder is removed when training
+                completes.
             seed: seed of shuffling and augmentation.
 
         Returns:
             The Keras `History`.
+
+        Raises:
+            FloatingPointError: the loss became NaN; training stopped at
+                once, and `checkpoint_dir` keeps the last completed epoch.
 
         Example:
         >>> history = colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
@@ -258,11 +268,20 @@ class Colorizer:
                     shuffle=False,
                     augment=False,
                 )
+            guards = [StopOnNaN()]
+            if checkpoint_dir is not None:
+                # double_checkpoint keeps the previous epoch's files, so a kill
+                # during a save still leaves one complete checkpoint.
+                guards.append(
+                    keras.callbacks.BackupAndRestore(
+                        os.fspath(checkpoint_dir), double_checkpoint=True
+                    )
+                )
             return self._compiled_training_model(learning_rate).fit(
                 training,
                 validation_data=validation,
                 epochs=epochs,
-                callbacks=callbacks,
+                callbacks=[*(callbacks or []), *guards],
                 verbose=verbose,
             )
         finally:
@@ -403,6 +422,31 @@ class Colorizer:
         }
         colorizer._attach(keras.saving.load_model(path, compile=False))
         return colorizer
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop training with a clear error as soon as the loss is NaN or infinite.
+
+    Like `keras.callbacks.TerminateOnNaN`, but it raises, so the run ends
+    with a message instead of a quiet stop, and `BackupAndRestore` keeps the
+    last good checkpoint (it deletes it only after training completes).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise FloatingPointError(
+                f"The training loss became {float(loss)} at epoch {self._epoch + 1}, batch "
+                f"{batch + 1}; training stopped. Try a lower learning_rate, and check the "
+                "training images."
+            )
 
 
 def _lightness(image):

@@ -5,6 +5,8 @@ and stored next to the image (resized to the working size, uint8) in an HDF5
 file. Training then reads only that file and never runs the backbone.
 """
 
+import contextlib
+import glob
 import hashlib
 import json
 import math
@@ -189,6 +191,25 @@ def _write_cache(path, paths, image_size, embed, fingerprint, batch_size, verbos
         file.attrs["skipped"] = json.dumps(skipped)
 
 
+def _remove_abandoned_partials(cache_dir):
+    """Delete half-written caches left by killed builds (their process is gone)."""
+    for partial in glob.glob(os.path.join(glob.escape(cache_dir), "*.h5.partial-*")):
+        pid = partial.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def load_or_build_cache(
     paths, source, image_size, embed, backbone_id, cache_dir, batch_size=32, verbose=1
 ):
@@ -217,6 +238,7 @@ def load_or_build_cache(
     fingerprint = _fingerprint(paths, image_size, backbone_id)
     file = _open_if_current(cache_path, fingerprint)
     if file is None:
+        _remove_abandoned_partials(cache_dir)
         partial = f"{cache_path}.partial-{os.getpid()}"
         try:
             _write_cache(partial, paths, image_size, embed, fingerprint, batch_size, verbose)
