@@ -67,6 +67,12 @@ def build_parser():
     train.add_argument("--batch-size", type=_positive_int, default=16)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--validation-split", type=float, default=0.0)
+    train.add_argument(
+        "--stored-size", type=_positive_int, help="cache photos at this size for random crops"
+    )
+    train.add_argument(
+        "--checkpoint-dir", help="save every epoch here; run again to resume after a crash"
+    )
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -168,6 +174,8 @@ def run_train(args):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         validation_split=args.validation_split,
+        stored_size=args.stored_size,
+        checkpoint_dir=args.checkpoint_dir,
         verbose=2,
     )
     colorizer.save(args.out)
