@@ -134,17 +134,24 @@ def decoder(input_channels, filters=DECODER_FILTERS, name="decoder"):
     check_positive_int("input_channels", input_channels)
     filters = check_filters("filters", filters, len(DECODER_FILTERS))
 
-    def conv(x, width, index, activation="relu"):
+    def conv(x, width, index, activation="relu", dtype=None):
         return layers.Conv2D(
-            width, 3, padding="same", activation=activation, name=f"decoder_conv{index}"
+            width,
+            3,
+            padding="same",
+            activation=activation,
+            dtype=dtype,
+            name=f"decoder_conv{index}",
         )(x)
 
-    def upsample(x, index):
-        return layers.UpSampling2D(2, name=f"decoder_upsample{index}")(x)
+    def upsample(x, index, dtype=None):
+        return layers.UpSampling2D(2, dtype=dtype, name=f"decoder_upsample{index}")(x)
 
     fused = keras.Input((None, None, input_channels), name="fused")
     x = upsample(conv(fused, filters[0], 1), 1)
     x = conv(conv(x, filters[1], 2), filters[2], 3)
     x = conv(upsample(x, 2), filters[3], 4)
-    x = upsample(conv(x, 2, 5, activation="tanh"), 3)
+    # The output layers stay float32 under mixed precision: tanh near +-1
+    # and the loss need the precision.
+    x = upsample(conv(x, 2, 5, activation="tanh", dtype="float32"), 3, dtype="float32")
     return keras.Model(fused, x, name=name)

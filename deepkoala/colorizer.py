@@ -33,6 +33,8 @@ from deepkoala.validation import (
     check_positive_number,
 )
 
+_DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
+
 # The Colorizer's own settings, stored beside the model in `.keras` files.
 _CONFIG_ENTRY = "deepkoala.json"
 
@@ -65,6 +67,9 @@ class Colorizer:
         encoder_filters: eight channel counts of the encoder.
         fusion_filters: channels after fusion.
         decoder_filters: four channel counts of the decoder.
+        dtype_policy: None (float32), "mixed_bfloat16" (faster on CPUs with
+            bfloat16 units) or "mixed_float16" (GPUs); color conversions and
+            the output layers stay float32.
 
     Example:
     >>> colorizer = Colorizer(backbone_weights=None)  # doctest: +SKIP
@@ -80,8 +85,14 @@ class Colorizer:
         encoder_filters=ENCODER_FILTERS,
         fusion_filters=FUSION_FILTERS,
         decoder_filters=DECODER_FILTERS,
+        dtype_policy=None,
     ):
         get_backbone(backbone)
+        if dtype_policy not in _DTYPE_POLICIES:
+            raise ValueError(
+                f"`dtype_policy` must be one of {_DTYPE_POLICIES}. "
+                f"Received: dtype_policy={dtype_policy!r}"
+            )
         _check_backbone_weights(backbone_weights)
         self._config = {
             "backbone": backbone,
@@ -90,6 +101,7 @@ class Colorizer:
             "encoder_filters": check_filters("encoder_filters", encoder_filters, 8),
             "fusion_filters": check_positive_int("fusion_filters", fusion_filters),
             "decoder_filters": check_filters("decoder_filters", decoder_filters, 4),
+            "dtype_policy": dtype_policy,
         }
         model_args = {k: v for k, v in self._config.items() if k != "image_size"}
         self._attach(deep_koalarization(**model_args))
@@ -325,7 +337,11 @@ class Colorizer:
             lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
             chroma = self._head([lightness, vector])
             model = keras.Model({"rgb": rgb, "embedding": vector}, chroma, name="trainer")
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=chroma_mse)
+            optimizer = keras.optimizers.Adam(learning_rate)
+            if self._config.get("dtype_policy") == "mixed_float16":
+                # float16 gradients underflow without loss scaling.
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            model.compile(optimizer=optimizer, loss=chroma_mse)
             self._training_model = model
         else:
             self._training_model.optimizer.learning_rate = learning_rate
@@ -416,6 +432,7 @@ class Colorizer:
             ) from error
         colorizer = cls.__new__(cls)
         colorizer._config = {
+            "dtype_policy": None,
             **config,
             "encoder_filters": tuple(config["encoder_filters"]),
             "decoder_filters": tuple(config["decoder_filters"]),

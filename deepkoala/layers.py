@@ -24,6 +24,12 @@ class LightnessFromRGB(keras.layers.Layer):
     (1, 8, 8, 1)
     """
 
+    def __init__(self, **kwargs):
+        # Color math stays float32 under mixed precision (bfloat16 would
+        # round L by up to half a unit).
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
     def call(self, rgb):
         lightness = color.rgb_to_lightness(rgb)
         return ops.expand_dims(color.scale_lightness(lightness), -1)
@@ -45,6 +51,10 @@ class GrayFromLightness(keras.layers.Layer):
     >>> gray.shape, round(float(gray[0, 0, 0, 0]))
     ((1, 4, 4, 3), 255)
     """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # as LightnessFromRGB
+        super().__init__(**kwargs)
 
     def call(self, scaled_lightness):
         gray = color.lightness_to_gray(color.unscale_lightness(scaled_lightness))

@@ -1,5 +1,7 @@
 """The full Deep Koalarization network, composed from its four blocks."""
 
+import contextlib
+
 import keras
 
 from deepkoala.blocks import (
@@ -44,6 +46,7 @@ def deep_koalarization(
     encoder_filters=ENCODER_FILTERS,
     fusion_filters=FUSION_FILTERS,
     decoder_filters=DECODER_FILTERS,
+    dtype_policy=None,
     name="deep_koalarization",
 ):
     """Build the colorization network: scaled lightness -> a*b* / 128.
@@ -58,6 +61,10 @@ def deep_koalarization(
         encoder_filters, fusion_filters, decoder_filters: the head's widths;
             the defaults are the paper's (6,573,794 trainable parameters with
             a 1000-class backbone).
+        dtype_policy: a Keras dtype policy name for the layers, e.g.
+            "mixed_bfloat16" (CPUs with bfloat16 units) or "mixed_float16"
+            (GPUs); None uses Keras' global policy. Color conversions and the
+            output layers stay float32.
         name: the model's name.
 
     Example:
@@ -65,10 +72,25 @@ def deep_koalarization(
     >>> model.output_shape
     (None, None, None, 2)
     """
-    embedding_block = embedding(backbone, backbone_weights)
-    head = colorization_head(
-        embedding_block.output_shape[-1], encoder_filters, fusion_filters, decoder_filters
-    )
-    lightness = keras.Input((None, None, 1), name="lightness")
-    chroma = head([lightness, embedding_block(lightness)])
-    return keras.Model(lightness, chroma, name=name)
+    with _global_dtype_policy(dtype_policy):
+        embedding_block = embedding(backbone, backbone_weights)
+        head = colorization_head(
+            embedding_block.output_shape[-1], encoder_filters, fusion_filters, decoder_filters
+        )
+        lightness = keras.Input((None, None, 1), name="lightness")
+        chroma = head([lightness, embedding_block(lightness)])
+        return keras.Model(lightness, chroma, name=name)
+
+
+@contextlib.contextmanager
+def _global_dtype_policy(policy):
+    """Build under `policy`: keras.applications models take no dtype argument."""
+    if policy is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -111,6 +111,7 @@ def test_colorizer_config_round_trip():
         "encoder_filters",
         "fusion_filters",
         "decoder_filters",
+        "dtype_policy",
     }
     rebuilt = Colorizer.from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config
