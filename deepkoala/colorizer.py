@@ -399,6 +399,38 @@ class Colorizer:
 
     # Files.
 
+    def export(self, path, format="onnx"):
+        """Export the network for serving without Keras.
+
+        The exported model maps scaled lightness (L / 50 - 1, shape
+        (batch, H, W, 1), H and W multiples of 8) to a*b* / 128; resizing and
+        merging with the full-resolution L stay with the caller (see
+        `examples/colorize_onnx.py`, which needs only onnxruntime, numpy and
+        Pillow).
+
+        Args:
+            path: the output file (ONNX) or folder (SavedModel).
+            format: "onnx" (needs `pip install deepkoala[export]`) or
+                "tf_saved_model".
+
+        Example:
+        >>> colorizer.export("deepkoala.onnx")  # doctest: +SKIP
+        """
+        if format not in ("onnx", "tf_saved_model"):
+            raise ValueError(
+                f'`format` must be "onnx" or "tf_saved_model". Received: format={format!r}'
+            )
+        size = self.image_size
+        # Keras exports only models that have been called once.
+        self._model(np.zeros((1, size, size, 1), dtype=np.float32))
+        try:
+            self._model.export(os.fspath(path), format=format, verbose=False)
+        except ImportError as error:
+            raise ImportError(
+                f"Exporting to {format} needs extra packages: pip install deepkoala[export] "
+                f"({error})"
+            ) from error
+
     def save(self, path):
         """Save model and settings to a `.keras` file.
 
