@@ -1,5 +1,6 @@
 """`Colorizer`: colorize grayscale photographs and fine-tune on color ones."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -103,8 +104,11 @@ class Colorizer:
             "decoder_filters": check_filters("decoder_filters", decoder_filters, 4),
             "dtype_policy": dtype_policy,
         }
+        self._attach(self._build_network(backbone_weights))
+
+    def _build_network(self, backbone_weights):
         model_args = {k: v for k, v in self._config.items() if k != "image_size"}
-        self._attach(deep_koalarization(**model_args))
+        return deep_koalarization(**dict(model_args, backbone_weights=backbone_weights))
 
     def _attach(self, model):
         self._model = model
@@ -112,6 +116,7 @@ class Colorizer:
         self._embedding = model.get_layer("embedding")
         self._training_model = None
         self._embedder = None
+        self._distribution = None
 
     @property
     def model(self):
@@ -196,6 +201,7 @@ class Colorizer:
         stored_size=None,
         cache_dir=None,
         checkpoint_dir=None,
+        distribution=None,
         seed=None,
     ):
         """Train (or fine-tune) the colorization head on color images.
@@ -226,6 +232,11 @@ class Colorizer:
                 folder resumes after the last completed epoch and finishes
                 the requested `epochs`. The folder is removed when training
                 completes.
+            distribution: data-parallel training on several devices with the
+                backend's own engine: a `keras.distribution.DataParallel` on
+                JAX, or a `tf.distribute.Strategy` (e.g. `MirroredStrategy`)
+                on TensorFlow. The model is rebuilt under it, with the same
+                weights; `batch_size` is the global batch, split over devices.
             seed: seed of shuffling and augmentation.
 
         Returns:
@@ -289,15 +300,35 @@ class Colorizer:
                         os.fspath(checkpoint_dir), double_checkpoint=True
                     )
                 )
-            return self._compiled_training_model(learning_rate).fit(
-                training,
-                validation_data=validation,
-                epochs=epochs,
-                callbacks=[*(callbacks or []), *guards],
-                verbose=verbose,
-            )
+            with self._distributed(distribution):
+                return self._compiled_training_model(learning_rate).fit(
+                    training,
+                    validation_data=validation,
+                    epochs=epochs,
+                    callbacks=[*(callbacks or []), *guards],
+                    verbose=verbose,
+                )
         finally:
             store.close()
+
+    def _distributed(self, distribution):
+        """The scope to train in; the model is rebuilt under a new distribution."""
+        if distribution is None:
+            return contextlib.nullcontext()
+        if not hasattr(distribution, "scope"):
+            raise ValueError(
+                "`distribution` must be a keras.distribution.Distribution (JAX) or a "
+                f"tf.distribute.Strategy (TensorFlow). Received: distribution={distribution!r}"
+            )
+        if distribution is not self._distribution:
+            # Variables must be created under the distribution (mirrored or
+            # replicated), so the network is built again there.
+            with distribution.scope():
+                model = self._build_network(backbone_weights=None)
+                model.set_weights(self._model.get_weights())
+            self._attach(model)
+            self._distribution = distribution
+        return distribution.scope()
 
     def _training_store(self, data, stored_size, cache_dir, verbose):
         show_progress = verbose not in (0, False)
