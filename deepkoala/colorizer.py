@@ -529,17 +529,28 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
+# Full-resolution color math runs on bands of rows: a 24-megapixel photo
+# then needs a few hundred MB of temporaries instead of several GB.
+_BAND_ROWS = 256
+
+
 def _lightness(image):
     """CIE L (H, W) of a float image, gray (H, W) or RGB (H, W, 3)."""
-    if image.ndim == 2:
-        return np.asarray(color.gray_to_lightness(image), dtype=np.float32)
-    return np.asarray(color.rgb_to_lightness(image), dtype=np.float32)
+    convert = color.gray_to_lightness if image.ndim == 2 else color.rgb_to_lightness
+    lightness = np.empty(image.shape[:2], dtype=np.float32)
+    for top in range(0, image.shape[0], _BAND_ROWS):
+        lightness[top : top + _BAND_ROWS] = np.asarray(convert(image[top : top + _BAND_ROWS]))
+    return lightness
 
 
 def _merge(lightness, chroma):
     """Full-resolution L and working-size a*b* -> an RGB `PIL.Image`."""
     height, width = lightness.shape
     a, b = (resize_channel(chroma[..., i], height, width) for i in range(2))
-    lab = np.stack([lightness, a, b], axis=-1)
-    rgb = np.asarray(color.lab_to_rgb(lab, preserve_lightness=True))
-    return Image.fromarray(np.round(rgb * 255.0).astype(np.uint8), mode="RGB")
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, _BAND_ROWS):
+        band = slice(top, top + _BAND_ROWS)
+        lab = np.stack([lightness[band], a[band], b[band]], axis=-1)
+        band_rgb = np.asarray(color.lab_to_rgb(lab, preserve_lightness=True))
+        rgb[band] = np.round(band_rgb * 255.0).astype(np.uint8)
+    return Image.fromarray(rgb, mode="RGB")
