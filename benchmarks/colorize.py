@@ -1,0 +1,138 @@
+"""Colorizing speed and memory; prints one JSON object per figure.
+
+    python benchmarks/colorize.py                 # images/s, end to end vs bare forward
+    python benchmarks/colorize.py --big           # peak RSS and time for one 6000x4000 photo
+
+End to end: decode JPEG files, gray, resize, backbone, head, chroma upsampling
+and merge, PNG encode. Bare forward: `model.predict_on_batch` on a batch
+already in memory, the same model, in the same run. Backbones are built with
+random weights: speed does not depend on their values.
+"""
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import keras
+import numpy as np
+from PIL import Image
+
+from deepkoala import Colorizer
+
+
+def _photos(folder, count, size):
+    """`count` JPEG photos of (size[0] x size[1]) made from the bundled examples."""
+    examples = os.path.join(os.path.dirname(__file__), "..", "examples", "photos")
+    sources = [Image.open(os.path.join(examples, name)).convert("RGB") for name in
+               sorted(os.listdir(examples))]  # fmt: skip
+    paths = []
+    for index in range(count):
+        image = sources[index % len(sources)].resize(size, Image.Resampling.BILINEAR)
+        paths.append(os.path.join(folder, f"photo{index:03d}.jpg"))
+        image.save(paths[-1], quality=90)
+    return paths
+
+
+def _best_rate(run, images, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return images / best
+
+
+def throughput(backbone, batch_size, count, repeats, dtype_policy):
+    colorizer = Colorizer(backbone=backbone, backbone_weights=None, dtype_policy=dtype_policy)
+    size = colorizer.image_size
+    with tempfile.TemporaryDirectory() as folder:
+        paths = _photos(folder, count, (640, 480))
+
+        def end_to_end():
+            for image in colorizer.colorize(paths, batch_size=batch_size, verbose=0):
+                image.save(io.BytesIO(), format="PNG", compress_level=1)
+
+        batch = np.random.default_rng(0).uniform(-1, 1, (batch_size, size, size, 1))
+        batch = batch.astype("float32")
+
+        def forward():
+            for _ in range(count // batch_size):
+                colorizer.model.predict_on_batch(batch)
+
+        forward()  # warm-up: tracing and compilation
+        end_to_end()
+        forward_rate = _best_rate(forward, count // batch_size * batch_size, repeats)
+        end_to_end_rate = _best_rate(end_to_end, count, repeats)
+    return {
+        "benchmark": "colorize",
+        "backend": keras.backend.backend(),
+        "backbone": backbone,
+        "dtype_policy": dtype_policy or "float32",
+        "image_size": size,
+        "batch_size": batch_size,
+        "input": "640x480 JPEG",
+        "end_to_end_images_per_s": round(end_to_end_rate, 3),
+        "forward_images_per_s": round(forward_rate, 3),
+        "end_to_end_fraction_of_forward": round(end_to_end_rate / forward_rate, 3),
+    }
+
+
+def big_photo(backbone):
+    colorizer = Colorizer(backbone=backbone, backbone_weights=None)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "big.jpg")
+        rng = np.random.default_rng(0)
+        small = rng.integers(0, 256, (400, 600, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((6000, 4000), Image.Resampling.BILINEAR).save(path)
+        colorizer.colorize(np.zeros((64, 64), np.uint8))  # warm-up outside the timing
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        output = colorizer.colorize(path)
+        output.save(os.path.join(folder, "big.png"), compress_level=1)
+        seconds = time.perf_counter() - started
+    return {
+        "benchmark": "colorize_big",
+        "backend": keras.backend.backend(),
+        "backbone": backbone,
+        "input": "6000x4000 JPEG",
+        "seconds": round(seconds, 2),
+        "peak_rss_mb_before": round(rss_before, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", action="store_true", help="one 6000x4000 photo instead")
+    parser.add_argument(
+        "--backbones", nargs="+", default=["inception_resnet_v2", "efficientnet_lite0"]
+    )
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype-policy", help='e.g. "mixed_bfloat16"')
+    args = parser.parse_args(argv)
+    if args.big and len(args.backbones) > 1:
+        # Peak RSS is per process: measure each backbone in a fresh one.
+        for backbone in args.backbones:
+            subprocess.run([sys.executable, __file__, "--big", "--backbones", backbone], check=True)
+        return 0
+    for backbone in args.backbones:
+        if args.big:
+            figures = big_photo(backbone)
+        else:
+            figures = throughput(
+                backbone, args.batch_size, args.images, args.repeats, args.dtype_policy
+            )
+        print(json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
