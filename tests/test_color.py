@@ -14,6 +14,13 @@ def _real_images():
     return [data.chelsea(), data.coffee(), data.astronaut(), data.rocket()]
 
 
+def _random_lab(seed, count=20000):
+    """Lab colors over the whole range, many of them outside the sRGB gamut."""
+    rng = np.random.default_rng(seed)
+    lightness = rng.uniform(0, 100, count)
+    return np.stack([lightness, *rng.uniform(-128, 127, (2, count))], axis=-1)
+
+
 def _random_image(seed=0):
     return np.random.default_rng(seed).random((96, 96, 3)).astype("float32")
 
@@ -31,15 +38,7 @@ def test_rgb_to_lab_matches_scikit_image(index):
 
 
 def test_lab_to_rgb_matches_scikit_image_including_out_of_gamut():
-    rng = np.random.default_rng(1)
-    lab = np.stack(
-        [
-            rng.uniform(0, 100, 20000),
-            rng.uniform(-128, 127, 20000),
-            rng.uniform(-128, 127, 20000),
-        ],
-        axis=-1,
-    )
+    lab = _random_lab(seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scikit-image warns about negative Z
         expected = skcolor.lab2rgb(lab)
@@ -76,15 +75,7 @@ def test_lightness_shortcuts_agree_with_full_conversion():
 
 
 def test_preserve_lightness_keeps_l_exactly_and_stays_in_gamut():
-    rng = np.random.default_rng(4)
-    lab = np.stack(
-        [
-            rng.uniform(0, 100, 20000),
-            rng.uniform(-128, 127, 20000),
-            rng.uniform(-128, 127, 20000),
-        ],
-        axis=-1,
-    ).astype("float32")
+    lab = _random_lab(seed=4).astype("float32")
     rgb = np.asarray(color.lab_to_rgb(lab, preserve_lightness=True))
     assert rgb.min() >= 0.0 and rgb.max() <= 1.0
     lightness = skcolor.rgb2lab(rgb.astype("float64"))[..., 0]
