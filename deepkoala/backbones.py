@@ -97,3 +97,22 @@ register_backbone(
         embedding_size=1000,
     )
 )
+
+
+def _build_efficientnet_lite0(weights):
+    from deepkoala.efficientnet_lite import efficientnet_lite0
+
+    return efficientnet_lite0(weights=weights)
+
+
+# EfficientNet-Lite0 (bundled weights, no download) scales [0, 255] as (x - 127) / 128.
+register_backbone(
+    Backbone(
+        "efficientnet_lite0",
+        _build_efficientnet_lite0,
+        input_size=224,
+        scale=1 / 128,
+        offset=-127 / 128,
+        embedding_size=1000,
+    )
+)

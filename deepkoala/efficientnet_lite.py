@@ -1,0 +1,312 @@
+"""EfficientNet-Lite0 in the Keras 3 functional API, with ImageNet weights.
+
+A layer-for-layer port of `efficientnet_lite_pytorch` (ML Illustrated's
+EfficientNet-Lite variant of lukemelas/EfficientNet-PyTorch), whose weights
+were converted from the official TensorFlow EfficientNet-Lite checkpoints
+(github.com/tensorflow/tpu, models/official/efficientnet/lite). The lite
+variant has no squeeze-and-excite, uses ReLU6, and keeps the stem (32) and
+head (1280) widths fixed. Only built-in Keras layers are used, so the model
+runs on the TensorFlow, JAX and PyTorch backends.
+
+Preprocessing: an RGB image in [0, 255], resized to 224x224 (PIL bilinear,
+no crop, is what the tests use), scaled as
+`image * PREPROCESS_SCALE + PREPROCESS_OFFSET`, i.e. `(image - 127) / 128`:
+the official lite models use MEAN_RGB = 127 and STDDEV_RGB = 128
+(efficientnet_lite_builder.py) for friendlier post-training quantization.
+
+Padding: the PyTorch code pads "SAME" the TensorFlow way, the odd pixel
+going to the bottom/right (3x3 stride 2: 0 before, 1 after; 5x5 stride 2:
+1 before, 2 after). Stride-2 convolutions therefore use an explicit
+`ZeroPadding2D` and "valid" padding, identical on every backend; stride-1
+convolutions have odd kernels and symmetric "same" padding.
+
+Weights file format (HDF5): one group per layer that has weights, named as
+the layer; in it one dataset per weight, named by the Keras weight name
+("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance").
+Arrays are stored as float16 and cast to the variables' dtype when loaded.
+Kernels are in Keras layout: Conv2D (kh, kw, in, out), DepthwiseConv2D
+(kh, kw, channels, 1), Dense (in, out). `tools/convert_efficientnet_lite0.py`
+writes the bundled file from the PyTorch weights and checks the port; it
+rounds to float16 with error compensation, which keeps the logits within
+1e-2 of PyTorch's where plain rounding drifts by ~0.07 (see
+data/efficientnet_lite0_CONVERSION.md and data/efficientnet_lite0_LICENSE.txt).
+"""
+
+import hashlib
+import os
+
+import h5py
+import keras
+import numpy as np
+from keras import layers
+
+PREPROCESS_SCALE = 1.0 / 128.0
+PREPROCESS_OFFSET = -127.0 / 128.0
+INPUT_SIZE = 224
+
+BUNDLED_WEIGHTS = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "data", "efficientnet_lite0_imagenet.weights.h5"
+)
+BUNDLED_WEIGHTS_SHA256 = "d8a2ae36aac046365f8c5c1196d9c662dd7b08a318cc316d130c5f2242c3ae70"
+
+# Stages of EfficientNet-Lite0 (efficientnet_lite_builder.py block strings
+# without "_se0.25"): kernel, stride, expand ratio, output channels, repeats.
+_STAGES = (
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 2),
+    (5, 2, 6, 40, 2),
+    (3, 2, 6, 80, 3),
+    (5, 1, 6, 112, 3),
+    (5, 2, 6, 192, 4),
+    (3, 1, 6, 320, 1),
+)
+_STEM_FILTERS = 32
+_HEAD_FILTERS = 1280
+_NUM_CLASSES = 1000
+_BN_EPSILON = 1e-3
+_BN_MOMENTUM = 0.99
+_DROPOUT_RATE = 0.2
+_DROP_CONNECT_RATE = 0.2
+_CHANNELS_LAST = "channels_last"
+
+
+def _tf_same_padding(kernel_size, stride, size):
+    """(before, after) padding of TensorFlow "SAME" for one spatial axis."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
+
+
+def _initializers(random):
+    """(convolution, dense) kernel initializers.
+
+    Random ones follow the TensorFlow EfficientNet code (normal with variance
+    2 / fan_out; dense uniform in +-1 / sqrt(fan_out)). When a weights file
+    is loaded anyway, zeros skip the random draws, which on JAX compile per
+    shape and make building several times slower.
+    """
+    if not random:
+        return "zeros", "zeros"
+    conv = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+    dense = keras.initializers.VarianceScaling(1.0 / 3.0, "fan_out", "uniform")
+    return conv, dense
+
+
+def _conv(x, filters, kernel_size, name, initializer, strides=1, padding="same"):
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        data_format=_CHANNELS_LAST,
+        kernel_initializer=initializer,
+        name=name,
+    )(x)
+
+
+def _bn_relu6(x, bn_name, activation_name=None):
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=bn_name)(x)
+    if activation_name is None:
+        return x
+    return layers.ReLU(max_value=6.0, name=activation_name)(x)
+
+
+def _padded(x, kernel_size, stride, name):
+    """Pad like the PyTorch model's static SAME padding; returns (x, padding)."""
+    if stride == 1:
+        return x, "same"
+    size = x.shape[1]
+    pad = _tf_same_padding(kernel_size, stride, size)
+    x = layers.ZeroPadding2D((pad, pad), data_format=_CHANNELS_LAST, name=name)(x)
+    return x, "valid"
+
+
+def _mbconv(x, prefix, filters_in, filters_out, kernel_size, stride, expand_ratio, drop_rate, init):
+    """The lite MBConv block: expand 1x1, depthwise, project 1x1, maybe add."""
+    inputs = x
+    if expand_ratio != 1:
+        x = _conv(x, filters_in * expand_ratio, 1, f"{prefix}_expand_conv", init)
+        x = _bn_relu6(x, f"{prefix}_expand_bn", f"{prefix}_expand_activation")
+    x, padding = _padded(x, kernel_size, stride, f"{prefix}_dwconv_pad")
+    x = layers.DepthwiseConv2D(
+        kernel_size,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        data_format=_CHANNELS_LAST,
+        depthwise_initializer=init,
+        name=f"{prefix}_dwconv",
+    )(x)
+    x = _bn_relu6(x, f"{prefix}_bn", f"{prefix}_activation")
+    x = _conv(x, filters_out, 1, f"{prefix}_project_conv", init)
+    x = _bn_relu6(x, f"{prefix}_project_bn")
+    # As in PyTorch: identity skip only for stride 1 and equal widths; drop
+    # connect (per-sample stochastic depth) acts in training only.
+    if stride == 1 and filters_in == filters_out:
+        if drop_rate > 0:
+            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{prefix}_drop")(x)
+        x = layers.Add(name=f"{prefix}_add")([x, inputs])
+    return x
+
+
+def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
+    """Build EfficientNet-Lite0: a (224, 224, 3) preprocessed image -> 1000 logits.
+
+    The input is an RGB image in [0, 255] resized to 224x224 and scaled as
+    `image * PREPROCESS_SCALE + PREPROCESS_OFFSET` (that is `(image - 127) /
+    128`). The output is the ImageNet class logits, without softmax.
+
+    Args:
+        weights: None for a random initialization, "imagenet" for the bundled
+            ImageNet weights (checked against `BUNDLED_WEIGHTS_SHA256`), or
+            the path of a weights file in this module's HDF5 format.
+        name: the model's name.
+
+    Returns:
+        A `keras.Model`.
+
+    Raises:
+        ValueError: `weights` is neither None, "imagenet" nor an existing
+            file; the bundled file's sha256 differs from the expected one; or
+            the file does not match the model (see `load_weights_file`).
+
+    Example:
+    >>> import numpy as np
+    >>> model = efficientnet_lite0(weights="imagenet")  # doctest: +SKIP
+    >>> image = np.zeros((1, 224, 224, 3), "float32")  # an RGB image in [0, 255]
+    >>> logits = model(image * PREPROCESS_SCALE + PREPROCESS_OFFSET)  # doctest: +SKIP
+    >>> tuple(logits.shape)  # doctest: +SKIP
+    (1, 1000)
+    """
+    path = _weights_path(weights)
+    conv_init, dense_init = _initializers(random=path is None)
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    x, padding = _padded(inputs, 3, 2, "stem_pad")
+    x = _conv(x, _STEM_FILTERS, 3, "stem_conv", conv_init, strides=2, padding=padding)
+    x = _bn_relu6(x, "stem_bn", "stem_activation")
+
+    total_blocks = sum(stage[-1] for stage in _STAGES)
+    block_index = 0
+    filters_in = _STEM_FILTERS
+    for stage_index, (kernel_size, stride, expand_ratio, filters_out, repeats) in enumerate(
+        _STAGES, start=1
+    ):
+        for repeat in range(repeats):
+            x = _mbconv(
+                x,
+                prefix=f"block{stage_index}{chr(ord('a') + repeat)}",
+                filters_in=filters_in,
+                filters_out=filters_out,
+                kernel_size=kernel_size,
+                stride=stride if repeat == 0 else 1,
+                expand_ratio=expand_ratio,
+                # The PyTorch model scales the rate linearly with the block index.
+                drop_rate=_DROP_CONNECT_RATE * block_index / total_blocks,
+                init=conv_init,
+            )
+            filters_in = filters_out
+            block_index += 1
+
+    x = _conv(x, _HEAD_FILTERS, 1, "top_conv", conv_init)
+    x = _bn_relu6(x, "top_bn", "top_activation")
+    x = layers.GlobalAveragePooling2D(data_format=_CHANNELS_LAST, name="avg_pool")(x)
+    x = layers.Dropout(_DROPOUT_RATE, name="top_dropout")(x)
+    outputs = layers.Dense(_NUM_CLASSES, kernel_initializer=dense_init, name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=name)
+    if path is not None:
+        load_weights_file(model, path)
+    return model
+
+
+def _weights_path(weights):
+    """The file to load for `weights`, checked before the model is built."""
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights == "imagenet":
+        if not os.path.isfile(BUNDLED_WEIGHTS):
+            raise ValueError(
+                f"The bundled EfficientNet-Lite0 weights are missing: {BUNDLED_WEIGHTS}"
+            )
+        actual = _sha256(BUNDLED_WEIGHTS)
+        if actual != BUNDLED_WEIGHTS_SHA256:
+            raise ValueError(
+                f"The bundled weights file {BUNDLED_WEIGHTS} is corrupt: sha256 expected "
+                f"{BUNDLED_WEIGHTS_SHA256}, actual {actual}"
+            )
+        return BUNDLED_WEIGHTS
+    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+        return os.fspath(weights)
+    raise ValueError(
+        '`weights` must be None, "imagenet" or the path of a weights file. '
+        f"Received: weights={weights!r}"
+    )
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_weights_file(model, path):
+    """Load a weights file of this module's HDF5 format into `model`.
+
+    Every layer of `model` that has weights must have a group of the same
+    name in the file, holding exactly its weights by name and shape, and the
+    file may hold no other layers. Everything is checked before any weight is
+    assigned, so a mismatched file leaves the model unchanged. float16
+    arrays are cast to the variables' dtype.
+
+    Args:
+        model: a `keras.Model`, e.g. from `efficientnet_lite0()`.
+        path: the HDF5 file.
+
+    Raises:
+        ValueError: a layer or weight is missing, unexpected or of another
+            shape; the message names it.
+
+    Example:
+    >>> model = efficientnet_lite0()  # doctest: +SKIP
+    >>> load_weights_file(model, BUNDLED_WEIGHTS)  # doctest: +SKIP
+    """
+    assignments = []
+    with h5py.File(path, "r") as file:
+        expected_layers = set()
+        for layer in model.layers:
+            if not layer.weights:
+                continue
+            expected_layers.add(layer.name)
+            if layer.name not in file:
+                raise ValueError(f"Layer {layer.name!r} is missing from the weights file {path}")
+            group = file[layer.name]
+            names = [variable.name for variable in layer.weights]
+            unexpected = sorted(set(group) - set(names))
+            if unexpected:
+                raise ValueError(
+                    f"Layer {layer.name!r} of the weights file {path} has unexpected weights "
+                    f"{unexpected}; the model's layer has {names}"
+                )
+            for variable in layer.weights:
+                if variable.name not in group:
+                    raise ValueError(
+                        f"Weight {variable.name!r} of layer {layer.name!r} is missing from the "
+                        f"weights file {path}"
+                    )
+                dataset = group[variable.name]
+                if tuple(dataset.shape) != tuple(variable.shape):
+                    raise ValueError(
+                        f"Weight {variable.name!r} of layer {layer.name!r} has shape "
+                        f"{tuple(dataset.shape)} in the weights file {path}, but the model "
+                        f"expects {tuple(variable.shape)}"
+                    )
+                assignments.append((variable, np.asarray(dataset[()], dtype=variable.dtype)))
+        unexpected_layers = sorted(set(file) - expected_layers)
+        if unexpected_layers:
+            raise ValueError(
+                f"The weights file {path} has layers the model lacks: {unexpected_layers}"
+            )
+    for variable, value in assignments:
+        variable.assign(value)

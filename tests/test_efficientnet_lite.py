@@ -1,0 +1,170 @@
+"""EfficientNet-Lite0: the port, its bundled ImageNet weights and their loading.
+
+Runs without torch: tests/data/efficientnet_lite0_reference.npz holds inputs
+and the PyTorch model's logits for them, written by
+tools/convert_efficientnet_lite0.py.
+"""
+
+import hashlib
+import os
+import shutil
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepkoala import efficientnet_lite
+from deepkoala.backbones import get_backbone
+from deepkoala.efficientnet_lite import (
+    BUNDLED_WEIGHTS,
+    BUNDLED_WEIGHTS_SHA256,
+    PREPROCESS_OFFSET,
+    PREPROCESS_SCALE,
+    efficientnet_lite0,
+    load_weights_file,
+)
+
+REFERENCE = os.path.join(os.path.dirname(__file__), "data", "efficientnet_lite0_reference.npz")
+# Trainable parameters, equal to PyTorch's sum(p.numel() for p in model.parameters()).
+PARAMETERS = 4_652_008
+# Plus the batch norms' moving means and variances.
+ALL_PARAMETERS = 4_694_024
+CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger, Persian, Siamese, Egyptian cat
+COFFEE_CLASSES = {967, 968}  # espresso, cup
+
+
+@pytest.fixture(scope="module")
+def imagenet_model():
+    return efficientnet_lite0(weights="imagenet")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(REFERENCE) as data:
+        return {key: data[key] for key in data.files}
+
+
+def _logits(model, inputs):
+    # predict compiles the whole model once: far faster than eager calls on JAX.
+    return np.asarray(model.predict(inputs, batch_size=len(inputs), verbose=0))
+
+
+def _photo(name):
+    """A skimage photo as the model expects it: 224x224 by PIL bilinear, preprocessed."""
+    skimage_data = pytest.importorskip("skimage.data")
+    photo = Image.fromarray(getattr(skimage_data, name)()).resize((224, 224), Image.BILINEAR)
+    return np.asarray(photo, "float32") * PREPROCESS_SCALE + PREPROCESS_OFFSET
+
+
+@pytest.fixture(scope="module")
+def imagenet_logits(imagenet_model, reference):
+    """Logits of the reference inputs, then of chelsea and coffee, in one batch."""
+    # The reference inputs are (x - 127) / 128 of uint8 images: exact in float16.
+    inputs = [
+        reference["inputs"].astype("float32"),
+        np.stack([_photo("chelsea"), _photo("coffee")]),
+    ]
+    logits = _logits(imagenet_model, np.concatenate(inputs))
+    count = len(reference["inputs"])
+    return {"reference": logits[:count], "chelsea": logits[count], "coffee": logits[count + 1]}
+
+
+def test_parameter_count_matches_pytorch(imagenet_model, reference):
+    trainable = sum(int(np.prod(v.shape)) for v in imagenet_model.trainable_weights)
+    assert trainable == PARAMETERS == int(reference["torch_parameter_count"])
+    assert imagenet_model.count_params() == ALL_PARAMETERS
+
+
+def test_layer_names_are_fixed(imagenet_model):
+    names = [layer.name for layer in imagenet_model.layers]
+    assert len(names) == len(set(names))
+    for name in ("stem_conv", "block1a_dwconv", "block3b_dwconv", "block6d_add", "top_conv"):
+        assert name in names
+    assert names[-1] == "predictions"
+    assert imagenet_model.output_shape == (None, 1000)
+
+
+def test_logits_match_pytorch(imagenet_logits, reference):
+    assert list(reference["names"]) == ["random0", "random1", "chelsea", "coffee"]
+    np.testing.assert_allclose(imagenet_logits["reference"], reference["logits"], rtol=0, atol=1e-2)
+
+
+@pytest.mark.parametrize("name, classes", [("chelsea", CAT_CLASSES), ("coffee", COFFEE_CLASSES)])
+def test_photo_top5(imagenet_logits, name, classes):
+    top5 = set(np.argsort(-imagenet_logits[name])[:5].tolist())
+    assert top5 & classes, f"top-5 of {name}: {sorted(top5)}"
+
+
+def test_preprocessing_is_minus_127_over_128():
+    assert 127 * PREPROCESS_SCALE + PREPROCESS_OFFSET == 0
+    assert 255 * PREPROCESS_SCALE + PREPROCESS_OFFSET == 1
+    spec = get_backbone("efficientnet_lite0")
+    assert (spec.input_size, spec.scale, spec.offset, spec.embedding_size) == (
+        224,
+        PREPROCESS_SCALE,
+        PREPROCESS_OFFSET,
+        1000,
+    )
+
+
+def test_corrupt_bundled_file_names_both_hashes(tmp_path, monkeypatch):
+    with open(BUNDLED_WEIGHTS, "rb") as file:
+        data = bytearray(file.read())
+    data[len(data) // 2] ^= 0xFF
+    corrupt = tmp_path / "corrupt.weights.h5"
+    corrupt.write_bytes(bytes(data))
+    actual = hashlib.sha256(data).hexdigest()
+    monkeypatch.setattr(efficientnet_lite, "BUNDLED_WEIGHTS", str(corrupt))
+    with pytest.raises(ValueError) as info:
+        efficientnet_lite0(weights="imagenet")
+    assert BUNDLED_WEIGHTS_SHA256 in str(info.value)
+    assert actual in str(info.value)
+
+
+def _drop_layer(file):
+    del file["block3b_dwconv"]
+
+
+def _reshape_weight(file):
+    del file["predictions/bias"]
+    file["predictions"].create_dataset("bias", data=np.zeros(999, "float16"))
+
+
+def _add_layer(file):
+    file.create_group("block9z_dwconv").create_dataset("kernel", data=np.zeros(3, "float16"))
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_drop_layer, "'block3b_dwconv' is missing"),
+        (_reshape_weight, r"'bias' of layer 'predictions' has shape \(999,\)"),
+        (_add_layer, "block9z_dwconv"),
+    ],
+)
+def test_mismatched_file_is_refused_and_changes_nothing(imagenet_model, tmp_path, edit, message):
+    path = tmp_path / "edited.weights.h5"
+    shutil.copy(BUNDLED_WEIGHTS, path)
+    with h5py.File(path, "a") as file:
+        # Zeros where the model has weights: a partial load would show.
+        file["stem_conv/kernel"][...] = 0
+        edit(file)
+    before = [keras.ops.convert_to_numpy(v) for v in imagenet_model.get_layer("stem_conv").weights]
+    with pytest.raises(ValueError, match=message):
+        load_weights_file(imagenet_model, path)
+    after = [keras.ops.convert_to_numpy(v) for v in imagenet_model.get_layer("stem_conv").weights]
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_weights_must_be_none_imagenet_or_a_file(tmp_path):
+    with pytest.raises(ValueError, match="weights"):
+        efficientnet_lite0(weights=str(tmp_path / "absent.weights.h5"))
+
+
+def test_random_model_runs_on_a_batch():
+    model = efficientnet_lite0(weights=None)
+    batch = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype("float32")
+    assert _logits(model, batch).shape == (2, 1000)
