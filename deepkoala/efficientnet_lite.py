@@ -32,13 +32,15 @@ rounds to float16 with error compensation, which keeps the logits within
 data/efficientnet_lite0_CONVERSION.md and data/efficientnet_lite0_LICENSE.txt).
 """
 
-import hashlib
 import os
 
 import h5py
 import keras
 import numpy as np
 from keras import layers
+
+from deepkoala.download import file_sha256
+from deepkoala.presets import weights_file
 
 PREPROCESS_SCALE = 1.0 / 128.0
 PREPROCESS_OFFSET = -127.0 / 128.0
@@ -225,10 +227,9 @@ def _weights_path(weights):
         return None
     if isinstance(weights, str) and weights == "imagenet":
         if not os.path.isfile(BUNDLED_WEIGHTS):
-            raise ValueError(
-                f"The bundled EfficientNet-Lite0 weights are missing: {BUNDLED_WEIGHTS}"
-            )
-        actual = _sha256(BUNDLED_WEIGHTS)
+            # An install without the package data fetches the file like a preset.
+            return weights_file(os.path.basename(BUNDLED_WEIGHTS), BUNDLED_WEIGHTS_SHA256)
+        actual = file_sha256(BUNDLED_WEIGHTS)
         if actual != BUNDLED_WEIGHTS_SHA256:
             raise ValueError(
                 f"The bundled weights file {BUNDLED_WEIGHTS} is corrupt: sha256 expected "
@@ -241,14 +242,6 @@ def _weights_path(weights):
         '`weights` must be None, "imagenet" or the path of a weights file. '
         f"Received: weights={weights!r}"
     )
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_weights_file(model, path):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if data is None:
             self.send_error(404, "Not Found")
             return
+        if server.barrier is not None:
+            server.barrier.wait()  # hold each transfer until all clients have asked
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -46,6 +49,7 @@ class _Server:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.files, self.httpd.requests = {}, []
         self.httpd.truncate, self.httpd.chunk, self.httpd.delay = False, 1 << 20, 0.0
+        self.httpd.barrier = None
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self._thread.start()
@@ -172,7 +176,8 @@ def test_a_corrupt_cached_file_is_replaced(home, server, tiny_preset):
 def test_two_processes_fetching_at_once_both_get_the_valid_file(home, server):
     data = os.urandom(2_000_000)
     server.httpd.files["big.h5"] = data
-    server.httpd.chunk, server.httpd.delay = 100_000, 0.02  # slow enough to overlap
+    server.httpd.chunk, server.httpd.delay = 100_000, 0.01
+    server.httpd.barrier = threading.Barrier(2, timeout=120)  # both transfers overlap
     digest = hashlib.sha256(data).hexdigest()
     target = home / "weights" / "big.h5"
     code = (
@@ -212,3 +217,20 @@ def test_presets_command_lists_presets(tiny_preset, capsys):
     assert "tiny-test: a tiny preset for tests" in out
     assert f"backbone {TINY_BACKBONE}, working size 32" in out
     assert "psnr 1.0" in out
+
+
+def test_efficientnet_weights_are_fetched_when_not_shipped(home, server, tmp_path, monkeypatch):
+    from deepkoala import efficientnet_lite
+
+    bundled = Path(efficientnet_lite.BUNDLED_WEIGHTS)
+    server.httpd.files[bundled.name] = bundled.read_bytes()
+    monkeypatch.setattr(
+        efficientnet_lite, "BUNDLED_WEIGHTS", str(tmp_path / "absent" / bundled.name)
+    )
+    monkeypatch.setattr("deepkoala.presets._PACKAGE_DATA", str(tmp_path / "absent"))
+    model = efficientnet_lite.efficientnet_lite0(weights="imagenet")
+    assert _files(home) == [bundled.name]
+    assert server.httpd.requests == [f"/mirror/{bundled.name}"]
+    reference = efficientnet_lite.efficientnet_lite0(weights=str(bundled))
+    probe = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(model(probe)), np.asarray(reference(probe)))
