@@ -66,7 +66,9 @@ def embedding(backbone="inception_resnet_v2", weights="imagenet", name="embeddin
     resized = layers.Resizing(spec.input_size, spec.input_size, name="embedding_resize")(gray)
     preprocessed = layers.Rescaling(spec.scale, spec.offset, name="embedding_preprocess")(resized)
     classifier = _build_classifier(spec, weights)
-    logits = classifier(preprocessed)
+    # Always in inference mode: the frozen classifier's dropout must stay off
+    # even where Keras passes training=True down (`Resizing` defaults to it).
+    logits = classifier(preprocessed, training=False)
     model = keras.Model(lightness, logits, name=name)
     model.trainable = False
     return model

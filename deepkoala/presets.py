@@ -138,3 +138,42 @@ def save_float16_weights(model, path):
                 target.create_dataset(name, data=data).attrs.update(item.attrs)
 
             source.visititems(copy)
+
+
+# Trained by tools/train_demo_preset.py (record: data/demo_TRAINING.json); the
+# scores are `deepkoala evaluate` on the 39 held-out photos of that set.
+register_preset(
+    Preset(
+        name="demo",
+        file_name="demo.weights.h5",
+        sha256="11b66671ed410998d3176ca5f6904899e28c4dde9b9848c289b097177a773683",
+        config={
+            "backbone": "efficientnet_lite0",
+            "image_size": 192,
+            "encoder_filters": (32, 64, 64, 128, 128, 256, 256, 128),
+            "fusion_filters": 128,
+            "decoder_filters": (64, 32, 32, 16),
+        },
+        description=(
+            "Demo colorizer: half-width head on EfficientNet-Lite0, trained on 241 openly "
+            "licensed photos; ships with deepkoala, works offline"
+        ),
+        trained_on=(
+            "241 photos from Debian packages (tools/make_demo_dataset.py: gcompris-qt-data, "
+            "tuxpaint-data, lomiri-wallpapers-16.04), 50 epochs, batch 16, Adam 1e-3, random "
+            "192x192 crops of 224x224 with flips, 49 min on 2 CPU cores"
+        ),
+        scores={
+            "images": 39,
+            "psnr": 21.4684,
+            "gray_psnr": 20.8529,
+            "ssim": 0.9025,
+            "gray_ssim": 0.9056,
+            "auc": 0.8671,
+            "gray_auc": 0.8594,
+            "colorfulness": 16.3245,
+            "gray_colorfulness": 0.0,
+            "original_colorfulness": 46.4139,
+        },
+    )
+)

@@ -168,3 +168,15 @@ def test_random_model_runs_on_a_batch():
     model = efficientnet_lite0(weights=None)
     batch = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype("float32")
     assert _logits(model, batch).shape == (2, 1000)
+
+
+def test_embedding_block_is_deterministic_despite_dropout_in_the_classifier():
+    # keras.layers.Resizing passes training=True down by default; the frozen
+    # classifier is called with training=False so its dropout stays off.
+    from deepkoala.blocks import embedding
+
+    block = embedding("efficientnet_lite0", weights="imagenet")
+    lightness = np.random.default_rng(0).uniform(-1, 1, (2, 96, 96, 1)).astype("float32")
+    first, second = np.asarray(block(lightness)), np.asarray(block(lightness))
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, block.predict_on_batch(lightness), atol=1e-4)
