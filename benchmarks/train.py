@@ -99,6 +99,15 @@ def main(argv=None):
         steps * batch, lambda: [trainer.train_on_batch(inputs, rgb) for _ in range(steps)]
     )
 
+    # The same step without XLA, to see whether jit_compile pays (Keras' "auto"
+    # turns it on for this model on TensorFlow and JAX).
+    eager_graph = keras.Model(trainer.inputs, trainer.outputs)
+    eager_graph.compile(optimizer=keras.optimizers.Adam(1e-3), loss=chroma_mse, jit_compile=False)
+    eager_graph.train_on_batch(inputs, rgb)  # warm-up
+    no_jit_rate = _rate(
+        steps * batch, lambda: [eager_graph.train_on_batch(inputs, rgb) for _ in range(steps)]
+    )
+
     # Without the cache, every step runs the frozen backbone on the batch.
     rgb_input = keras.Input((size, size, 3), dtype="uint8")
     naive = keras.Model(rgb_input, colorizer.model(LightnessFromRGB()(rgb_input)))
@@ -122,6 +131,8 @@ def main(argv=None):
                 "cache_images_per_s": round(cache_rate, 3),
                 "naive_backbone_every_step_images_per_s": round(naive_rate, 3),
                 "in_memory_train_on_batch_images_per_s": round(in_memory_rate, 3),
+                "trainer_jit_compile": bool(trainer.jit_compile),
+                "in_memory_without_jit_images_per_s": round(no_jit_rate, 3),
                 "cache_vs_naive": round(cache_rate / naive_rate, 3),
                 "cache_vs_in_memory": round(cache_rate / in_memory_rate, 3),
             }
