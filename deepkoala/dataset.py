@@ -137,7 +137,8 @@ def _open_if_current(cache_path, fingerprint):
     return file
 
 
-def _warn_skipped(skipped):
+def warn_skipped(skipped):
+    """One warning that counts and names the files that could not be read."""
     if skipped:
         warnings.warn(
             f"Skipped {len(skipped)} file(s) that are not readable images: " + ", ".join(skipped),
@@ -247,7 +248,7 @@ def load_or_build_cache(
             if os.path.exists(partial):
                 os.remove(partial)
         file = h5py.File(cache_path, "r")
-    _warn_skipped(json.loads(file.attrs["skipped"]))
+    warn_skipped(json.loads(file.attrs["skipped"]))
     return ImageStore(file["images"], file["embeddings"][:], file)
 
 

@@ -5,13 +5,11 @@ original. The gray baseline keeps the lightness and sets a* = b* = 0: a
 colorizer must beat it.
 """
 
-import warnings
-
 import keras
 import numpy as np
 
 from deepkoala import color, metrics
-from deepkoala.dataset import resolve_image_paths
+from deepkoala.dataset import resolve_image_paths, warn_skipped
 from deepkoala.images import read_rgb_uint8
 from deepkoala.validation import check_positive_int
 
@@ -81,10 +79,7 @@ def evaluate(colorizer, data, limit=None, image_size=None, batch_size=8, verbose
             totals["original"].append(metrics.colorfulness(original))
         if progress is not None:
             progress.update(min(start + batch_size, len(paths)))
-    if skipped:
-        warnings.warn(
-            f"Skipped {len(skipped)} unreadable file(s): " + ", ".join(skipped), stacklevel=2
-        )
+    warn_skipped(skipped)
     if not totals["original"]:
         raise ValueError(f"No readable image to evaluate in {data!r}.")
     report = {"images": len(totals["original"])}
