@@ -2,6 +2,8 @@
 
 import collections
 import importlib.util
+import io
+import json
 import os
 import struct
 import sys
@@ -231,8 +233,6 @@ def test_filter_drops_cartoon(mdd):
     reason = pf.reason(pf.stats(cartoon_image()))
     assert reason.startswith("drawing"), reason
     # Still a drawing after JPEG compression (which adds some noise to flat areas).
-    import io
-
     buf = io.BytesIO()
     cartoon_image().save(buf, "JPEG", quality=90)
     reason = pf.reason(pf.stats(Image.open(buf)))
@@ -297,3 +297,132 @@ def test_split_never_separates_a_subject(mdd):
     many = [mdd.split_of(f"subject{i}") for i in range(2000)]
     assert 0.07 < many.count("heldout") / len(many) < 0.13
     assert mdd.split_of("anything", 0) == "train" and mdd.split_of("anything", 100) == "heldout"
+
+
+# --------------------------------------------------------------------------- #
+# Sources
+# --------------------------------------------------------------------------- #
+
+FAKE_COPYRIGHT = """\
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+Copyright: 2020 Someone
+License: GPL-2+
+
+Files: photos/*
+Copyright: A Photographer
+License: CC0-1.0
+"""
+
+
+def fake_package(tmp_path, package, files, copyright_text=FAKE_COPYRIGHT):
+    """An unpacked package: its copyright file and small images at the given paths."""
+    doc = tmp_path / "usr/share/doc" / package
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(copyright_text)
+    for rel in files:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        natural_image(64, 48).save(path)
+    return str(tmp_path)
+
+
+def test_path_matches(mdd):
+    assert mdd.path_matches("a.jpg", "*.jpg")
+    assert not mdd.path_matches("sub/a.jpg", "*.jpg")
+    assert mdd.path_matches("sub/a.jpg", "sub/*.jpg")
+    assert not mdd.path_matches("a.png", "*.jpg")
+
+
+def test_folder_candidates_selection_and_licences(mdd, tmp_path):
+    base = "usr/share/pkg/pics"
+    root = fake_package(
+        tmp_path, "pkg", [f"{base}/a.jpg", f"{base}/drawing.png", f"{base}/sub/b.jpg"]
+    )
+    cands = {
+        c.original_path.rsplit("/", 1)[-1]: c
+        for c in mdd.folder_candidates(
+            root,
+            "pkg",
+            base,
+            "pkg",
+            lambda inner: "photos/" + inner,
+            only=("*.jpg", "*.png"),
+            exclude=("drawing.png",),
+        )
+    }
+    assert cands["a.jpg"].error == "" and cands["a.jpg"].out_stem == "pkg-a"
+    assert (cands["a.jpg"].licence.licence, cands["a.jpg"].licence.match) == ("CC0-1.0", "pattern")
+    assert cands["drawing.png"].error == mdd.EXCLUDED
+    assert cands["b.jpg"].error == mdd.NOT_SELECTED
+    explicit = mdd.LicenceInfo("GPL-2+", "explicit", note="why")
+    (cand,) = mdd.folder_candidates(
+        root,
+        "pkg",
+        base + "/sub",
+        "pkg",
+        str,
+        licence=explicit,
+        upstream=lambda path: mdd.LicenceInfo("PD", "readme"),
+    )
+    assert cand.licence is explicit and cand.upstream.licence == "PD"
+
+
+def test_plasma_takes_largest_image_and_its_metadata(mdd, tmp_path):
+    walls = "usr/share/wallpapers"
+    root = fake_package(
+        tmp_path,
+        "plasma-workspace-wallpapers",
+        [
+            f"{walls}/Lake/contents/images/1920x1080.jpg",
+            f"{walls}/Lake/contents/images/2560x1600.jpg",
+            f"{walls}/Lake/contents/images_dark/5120x2880.jpg",
+            f"{walls}/Render/contents/images/800x600.png",
+        ],
+    )
+    meta = {"KPlugin": {"Authors": [{"Name": "Ann"}], "License": "LGPLv3"}}
+    (tmp_path / walls / "Lake/metadata.json").write_text(json.dumps(meta))
+    lake, render = mdd.plasma_candidates(root, "plasma-workspace-wallpapers", ("Lake",))
+    assert lake.original_path.endswith("Lake/contents/images/2560x1600.jpg")
+    assert (lake.error, lake.out_stem, lake.subject) == ("", "plasma-lake", "Lake")
+    assert (lake.upstream.licence, lake.upstream.copyright) == ("LGPLv3", "Ann")
+    assert lake.licence.match == "catch-all"
+    assert render.error.startswith("render or drawing")
+
+
+def test_desktop_licence(mdd, tmp_path):
+    (tmp_path / "bee.desktop").write_text(
+        "[Desktop Entry]\nName=Bee\nX-KDE-PluginInfo-Author=John\n"
+        "X-KDE-PluginInfo-Website=http://example.org/bee\nX-KDE-PluginInfo-License=Public Domain\n"
+    )
+    info = mdd.desktop_licence(str(tmp_path / "bee.jpg"))
+    assert (info.licence, info.copyright, info.source) == (
+        "Public Domain",
+        "John",
+        "http://example.org/bee",
+    )
+    assert mdd.desktop_licence(str(tmp_path / "none.jpg")).licence == ""
+
+
+def test_specs_skip_reserved_packages(mdd):
+    names = [spec.name for spec in mdd.package_specs()]
+    assert len(names) == len(set(names))
+    assert not set(names) & set(mdd.RESERVED_PACKAGES)
+    assert "lomiri-wallpapers-16.04" in names  # an older release, not the reserved one
+
+
+def test_missing_python_package_is_skipped(mdd, tmp_path, capsys):
+    spec = mdd.PackageSpec("no-such-dist", lambda root: iter(()), module="no_such_module_xyz")
+    result = mdd.process_package(spec, "", "", str(tmp_path), mdd.PhotoFilter(), [], [])
+    assert (result.version, result.kept, result.dropped) == ("not installed", 0, 0)
+    assert "not installed" in capsys.readouterr().err
+
+
+def test_max_short_side_option(mdd):
+    assert mdd.parse_args(["out"]).max_short_side == 512
+    args = mdd.parse_args(["out", "--max-short-side", "768"])
+    assert args.max_short_side == 768
+    assert mdd.output_size(2000, 1000, 768) == (1536, 768)
+    jpeg, size = mdd.encode_jpeg(natural_image(1000, 900), 768)
+    assert size == (853, 768) and Image.open(io.BytesIO(jpeg)).size == size

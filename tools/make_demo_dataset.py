@@ -1,16 +1,24 @@
 """Rebuild a small, openly licensed set of colour photographs from Debian packages.
 
-The set is meant for training and checking a small demo colorizer. Everything
-comes from packages in the Debian archive, so anyone with `apt-get` can rebuild
-exactly the same files, and each file's licence is the one stated in the
-package's own `/usr/share/doc/<package>/copyright` file.
+The set is meant for training and checking a small demo colorizer. Nearly
+everything comes from packages in the Debian archive, so anyone with `apt-get`
+can rebuild exactly the same files, and each file's licence is the one stated in
+the package's own `/usr/share/doc/<package>/copyright` file; the sample photos
+of two Python packages (scikit-learn, scikit-image) are added when installed.
 
 Usage:
     python tools/make_demo_dataset.py OUTDIR [--debs DIR] [--heldout-percent 10]
+                                      [--max-short-side 512]
                                       [--accept-opencv-catch-all]
+                                      [--accept-tuxtype-commons]
 
-for example `python tools/make_demo_dataset.py ~/demo_data --debs ~/debs` (about a
-minute and 160 MB of downloads; OUTDIR gets about 30 MB).
+for example `python tools/make_demo_dataset.py ~/demo_data --debs ~/debs` (a few
+minutes and about 370 MB of downloads; OUTDIR gets about 36 MB at the default
+--max-short-side 512).
+
+Never taken, whatever else changes here: mate-backgrounds, darknet,
+enlightenment-data and lomiri-wallpapers-20.04 (RESERVED_PACKAGES). Their photos
+are kept apart for an independent evaluation of models trained on this set.
 
 Needs `apt-get` and `dpkg` (any Debian or Ubuntu system) plus numpy and Pillow
 (with WebP support). The optional `zstandard` module lets it read Qt resources
@@ -37,6 +45,58 @@ is unpacked with `dpkg -x` into a temporary folder):
                               "Lena" image for licence reasons), so they are
                               dropped ("licence unclear") unless
                               --accept-opencv-catch-all is given.
+    scratch                   the photo backgrounds in
+                              /usr/share/scratch/Media/Backgrounds (CC-BY-SA-3.0,
+                              paragraph "Media/*"), less the drawings listed in
+                              SCRATCH_DRAWINGS; the costumes are cut-outs.
+    kphotoalbum               the demo photos /usr/share/kphotoalbum/demo/*.jpg (not
+                              CategoryImages/), turned by the "angle" that the
+                              demo's index.xml gives. The copyright file is not
+                              machine-readable: its single licence, GPL-2+, is
+                              written here (KPHOTOALBUM_LICENCE, "explicit").
+    tuxtype-data              photos in /usr/share/tuxtype/images (kcas*.jpg,
+                              hidden.jpg, backgrounds/*.jpg; images/cities/ holds
+                              drawn sprites only). The package's README_IMAGES.TXT
+                              calls them Wikimedia Commons featured pictures,
+                              with no author or licence per file, so they are
+                              dropped ("licence unclear") unless
+                              --accept-tuxtype-commons is given.
+    plasma-workspace-wallpapers
+                              the wallpapers in PLASMA_PHOTOS (the photos among
+                              the renders), one image each: the largest in
+                              <wallpaper>/contents/images. Copyright file: GPL-2+
+                              ("Files: *"); each metadata.json names the author
+                              and another licence (mostly LGPLv3), recorded as
+                              upstream_*.
+    lxqt-themes               the photos in /usr/share/lxqt/wallpapers listed in
+                              LXQT_PHOTOS (those credited to one photographer in
+                              wallpapers/License). Copyright file: LGPL-2.1+
+                              ("Files: *"); wallpapers/License says CC-BY-SA-3.0,
+                              recorded as upstream_*.
+    palapeli-data             the puzzle photos in /usr/share/palapeli/collection.
+                              Copyright file: GPL-2+ ("Files: *"); each puzzle's
+                              .desktop file names the author, source page and
+                              licence (public domain, GFDL), recorded as upstream_*.
+    libjxl-testdata           the three CC0 photos external/wesaturate/500px/
+                              *_srgb8.png (the rest are 64 px crops and grey or
+                              alpha variants of these).
+    puzzle-jigsaw             /usr/share/puzzle-jigsaw/samples (CC0-1.0).
+
+Sources that are installed Python packages (read where Python imports them
+from; a package that is not installed is skipped with a warning). Their
+licences are written here ("explicit", with a note saying where they are
+stated):
+
+    scikit-learn              china.jpg and flower.jpg in sklearn/datasets/images
+                              (CC-BY-2.0 per the README.txt there, copied to
+                              licenses/scikit-learn.README.txt).
+    scikit-image              the public-domain and CC0 colour photos in
+                              skimage/data (SKIMAGE_PHOTOS; licences from the
+                              docstrings of the skimage.data functions).
+
+The allow-lists and exclude lists (SCRATCH_DRAWINGS, PLASMA_PHOTOS, LXQT_PHOTOS,
+the `only` patterns in `package_specs`) were checked by eye on contact sheets;
+the files they leave out are in dropped.csv with the reason.
 
 Licences: the copyright file (machine-readable DEP-5 format) is parsed and the
 last "Files:" paragraph whose pattern matches the file's path in the upstream
@@ -45,11 +105,13 @@ time while the copyright file still names the original .jpg/.png, so for it the
 original extensions are tried too; `licence_match` in the manifest tells whether
 the licence came from a paragraph naming the file ("file"), from one naming its
 original before the .webp conversion ("file-before-webp"), from a directory
-pattern ("pattern") or only from the catch-all "Files: *" ("catch-all"). For
-GCompris the upstream README next to the photos (shipped in the same .rcc) is
-read too and its licence, author and source URL are recorded as `upstream_*`;
-they often differ from the copyright file, which still describes older photos
-for many of these files, so check both before redistributing.
+pattern ("pattern"), only from the catch-all "Files: *" ("catch-all"), or is
+written in this script ("explicit", explained in `licence_note`). For GCompris
+the upstream README next to the photos (shipped in the same .rcc) is read too
+and its licence, author and source URL are recorded as `upstream_*`, as are
+those that Plasma, LXQt and Palapeli state next to their photos; they often
+differ from the copyright file (which for GCompris still describes older photos
+for many of these files), so check both before redistributing.
 
 Photo filter (documented thresholds, see `PhotoFilter`): an image is kept only if
 
@@ -76,30 +138,35 @@ Photo filter (documented thresholds, see `PhotoFilter`): an image is kept only i
 
 Output, in OUTDIR (earlier *.jpg files in train/ and heldout/ are removed first):
 
-    train/*.jpg, heldout/*.jpg   RGB JPEG, quality 95, short side at most 512 px
-                                 (never upscaled), named
+    train/*.jpg, heldout/*.jpg   RGB JPEG, quality 95, short side at most
+                                 --max-short-side (512) px (never upscaled), named
                                  <source>-<activity or folder>-<name>.jpg
     manifest.csv                 one row per kept image: path, split, subject,
                                  package, version, original_path (in the
                                  package), resource_path (in the .rcc), licence,
                                  licence_match and copyright (from the copyright
                                  file), upstream_licence, upstream_copyright,
-                                 upstream_source (GCompris READMEs), width, height
+                                 upstream_source (what upstream states next to
+                                 the photo), licence_note, width, height
     dropped.csv                  every image file not kept, with the reason and
                                  the filter statistics
-    licenses/<package>.copyright the copyright files the licences come from
+    licenses/<package>.copyright the copyright files the licences come from (and
+                                 licenses/scikit-learn.README.txt)
 
 Held-out split: about --heldout-percent (10) percent of the SUBJECTS go to
 heldout/. The subject of an image is its file name without extension, without a
 "_by_<author>" suffix, lower-cased, with digits and non-letters removed (so
 bear1.jpg, bear2.jpg and Bear.webp in any folder or package share the subject
-"bear"). Subjects where one is a prefix (of at least 5 letters) of the other
+"bear"; a Plasma wallpaper's subject is its name, not that of its image file,
+which is its size). Subjects where one is a prefix (of at least 5 letters) of the other
 ("greatpyramid" / "greatpyramidofgiza") or that are listed in SUBJECT_ALIASES
 (spelling variants) are merged; merging is conservative (it may join unrelated
 subjects such as "dragon" and "dragonfly", which only coarsens the split). A
 subject is held out when the first 8 hex digits of sha256("deepkoala-demo:" +
 subject), as an integer, modulo 1000 are below 10 * percent, which is
-deterministic and never splits a subject. Because subjects differ in size (27
+deterministic and never splits a subject. The subjects of the repository's
+example photos (EXAMPLE_SUBJECTS: astronaut, chelsea, coffee, rocket) are always
+held out, so the examples show photos no preset saw. Because subjects differ in size (27
 fish photos share the subject "fish"), the held-out share of IMAGES can differ
 from the share of subjects; the script prints both.
 """
@@ -112,7 +179,10 @@ import csv
 import fnmatch
 import glob
 import hashlib
+import importlib.metadata
+import importlib.util
 import io
+import json
 import math
 import os
 import re
@@ -121,6 +191,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -148,7 +219,7 @@ IMAGE_EXTENSIONS = RASTER_EXTENSIONS + VECTOR_EXTENSIONS
 # Original extensions tried when GCompris's copyright file names a photo before
 # its conversion to .webp.
 PRE_WEBP_EXTENSIONS = (".jpg", ".jpeg", ".JPG", ".png", ".PNG")
-MAX_SHORT_SIDE = 512
+MAX_SHORT_SIDE = 512  # default of --max-short-side
 JPEG_QUALITY = 95
 SPLIT_SALT = "deepkoala-demo:"
 # Different spellings of one subject (merged for the held-out split).
@@ -157,6 +228,16 @@ SUBJECT_ALIASES = {
     "chamaeleon": "chameleon",
 }
 MIN_PREFIX_MERGE = 5
+# Subjects of the repository's example photos (examples/): always held out, so
+# that the examples and the README show photos no preset was trained on.
+EXAMPLE_SUBJECTS = frozenset({"astronaut", "chelsea", "coffee", "rocket"})
+# Never taken: their photos are kept apart for an independent evaluation.
+RESERVED_PACKAGES = (
+    "mate-backgrounds",
+    "darknet",
+    "enlightenment-data",
+    "lomiri-wallpapers-20.04",
+)
 
 
 # --------------------------------------------------------------------------- #
@@ -305,13 +386,16 @@ class LicenceInfo:
     `match` tells how the copyright file's paragraph was found: "file" (it names
     the file), "file-before-webp" (it names the file's original before GCompris
     converted it to .webp), "pattern" (a wildcard pattern of a folder),
-    "catch-all" (only "Files: *") or "none".
+    "catch-all" (only "Files: *") or "none"; "explicit" when the licence is
+    written in this script because the copyright file is not machine-readable
+    or there is none (then `note` says where it comes from).
     """
 
     licence: str = ""
     match: str = "none"
     copyright: str = ""
     source: str = ""
+    note: str = ""
 
 
 def parse_dep5(text: str) -> list[CopyrightParagraph]:
@@ -583,8 +667,11 @@ class Candidate:
     data: bytes | None = None
     file: str = ""
     licence: LicenceInfo = field(default_factory=LicenceInfo)
-    upstream: LicenceInfo = field(default_factory=LicenceInfo)  # GCompris README
+    # What upstream states next to the photo (GCompris README, Plasma metadata.json, ...).
+    upstream: LicenceInfo = field(default_factory=LicenceInfo)
     error: str = ""
+    subject: str = ""  # name the subject is taken from, when not the file's own name
+    rotate: int = 0  # degrees clockwise, applied after the EXIF orientation
 
 
 @dataclass
@@ -664,31 +751,292 @@ def gcompris_candidates(root: str, package: str) -> Iterator[Candidate]:
             )
 
 
+NOT_SELECTED = "not selected (not in the allow-list, checked by eye)"
+NOT_SELECTED_RENDER = "render or drawing (not in the allow-list, checked by eye)"
+EXCLUDED = "drawing (in the exclude list, checked by eye)"
+
+
+def path_matches(path: str, pattern: str) -> bool:
+    """fnmatch per path component: "*.jpg" matches "a.jpg" but not "sub/a.jpg"."""
+    parts, pats = path.split("/"), pattern.split("/")
+    return len(parts) == len(pats) and all(map(fnmatch.fnmatchcase, parts, pats))
+
+
 def folder_candidates(
     root: str,
     package: str,
     folder: str,
     prefix: str,
     source_path: Callable[[str], str],
+    only: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    licence: LicenceInfo | None = None,
+    upstream: Callable[[str], LicenceInfo] | None = None,
 ) -> Iterator[Candidate]:
-    """Image files under `folder` of an unpacked package; licence via `source_path`."""
+    """Image files under `folder` of an unpacked package; licence via `source_path`.
+
+    With `only` (patterns of paths inside `folder`, see `path_matches`), other
+    files are dropped as not photos; files matching `exclude` are dropped as
+    drawings. Both lists were checked by eye on contact sheets. `licence`
+    replaces the copyright file lookup (for copyright files that are not
+    machine-readable); `upstream(path)` gives what upstream states for a file.
+    """
     _, paragraphs = read_copyright(root, package)
     base = os.path.join(root, folder)
     if not os.path.isdir(base):
         raise SystemExit(f"error: {package} has no /{folder} folder")
     for path in image_files(base):
         rel = os.path.relpath(path, root)
-        inner = os.path.relpath(path, base)
-        parts = [slug(p) for p in inner.split(os.sep)[:-1]]
+        inner = os.path.relpath(path, base).replace(os.sep, "/")
+        parts = [slug(p) for p in inner.split("/")[:-1]]
         stem = slug(os.path.splitext(os.path.basename(inner))[0])
+        error = ""
+        if only and not any(path_matches(inner, pattern) for pattern in only):
+            error = NOT_SELECTED
+        elif any(path_matches(inner, pattern) for pattern in exclude):
+            error = EXCLUDED
         yield Candidate(
             package=package,
             original_path=rel,
             resource_path="",
             out_stem="-".join([prefix, *parts, stem]),
             file=path,
-            licence=find_licence(paragraphs, source_path(inner)),
+            licence=licence or find_licence(paragraphs, source_path(inner)),
+            upstream=upstream(path) if upstream else LicenceInfo(),
+            error=error,
         )
+
+
+def image_area(path: str) -> int:
+    """Pixel count from a "<width>x<height>.<ext>" name, else the file size."""
+    match = re.match(r"^(\d+)x(\d+)\.", os.path.basename(path))
+    return int(match.group(1)) * int(match.group(2)) if match else os.path.getsize(path)
+
+
+def plasma_candidates(root: str, package: str, photos: tuple[str, ...]) -> Iterator[Candidate]:
+    """One image per Plasma wallpaper (the largest in contents/images/, not images_dark/).
+
+    Wallpapers not named in `photos` are renders or drawings (checked by eye).
+    The author and licence in the wallpaper's metadata.json are recorded as
+    `upstream_*`.
+    """
+    _, paragraphs = read_copyright(root, package)
+    base = os.path.join(root, "usr/share/wallpapers")
+    if not os.path.isdir(base):
+        raise SystemExit(f"error: {package} has no /usr/share/wallpapers folder")
+    for name in sorted(os.listdir(base)):
+        images = image_files(os.path.join(base, name, "contents", "images"))
+        if not images:
+            continue
+        path = max(images, key=image_area)
+        inner = os.path.relpath(path, base).replace(os.sep, "/")
+        upstream = LicenceInfo()
+        meta = os.path.join(base, name, "metadata.json")
+        if os.path.isfile(meta):
+            with open(meta, encoding="utf-8") as fh:
+                plugin = json.load(fh).get("KPlugin", {})
+            authors = [a.get("Name", "") for a in plugin.get("Authors", [])]
+            upstream = LicenceInfo(
+                plugin.get("License", ""), "readme", "; ".join(authors), f"{name}/metadata.json"
+            )
+        yield Candidate(
+            package=package,
+            original_path=os.path.relpath(path, root),
+            resource_path="",
+            out_stem="plasma-" + slug(name),
+            file=path,
+            licence=find_licence(paragraphs, inner),
+            upstream=upstream,
+            error="" if name in photos else NOT_SELECTED_RENDER,
+            subject=name,
+        )
+
+
+def kphotoalbum_candidates(root: str, package: str) -> Iterator[Candidate]:
+    """The KPhotoAlbum demo photos, turned as the demo's index.xml says ("angle")."""
+    folder = "usr/share/kphotoalbum/demo"
+    angles = {}
+    index = os.path.join(root, folder, "index.xml")
+    if os.path.isfile(index):
+        for image in ET.parse(index).iter("image"):
+            angles[image.get("file")] = int(image.get("angle", "0"))
+    for cand in folder_candidates(
+        root,
+        package,
+        folder,
+        "kphotoalbum",
+        lambda inner: "demo/" + inner,
+        only=("*.jpg",),
+        licence=KPHOTOALBUM_LICENCE,
+    ):
+        cand.rotate = angles.get(os.path.basename(cand.file), 0)
+        yield cand
+
+
+def desktop_licence(image: str) -> LicenceInfo:
+    """Author, licence and source page in the Palapeli puzzle's .desktop file."""
+    desktop = os.path.splitext(image)[0] + ".desktop"
+    if not os.path.isfile(desktop):
+        return LicenceInfo()
+    fields = {}
+    with open(desktop, encoding="utf-8") as fh:
+        for line in fh:
+            key, sep, value = line.partition("=")
+            if sep and key.startswith("X-KDE-PluginInfo-"):
+                fields[key[len("X-KDE-PluginInfo-") :]] = value.strip()
+    return LicenceInfo(
+        fields.get("License", ""), "readme", fields.get("Author", ""), fields.get("Website", "")
+    )
+
+
+@dataclass
+class BundledPhoto:
+    """A sample photo shipped inside a Python package, with the licence its authors state."""
+
+    path: str  # inside the package
+    licence: str
+    author: str
+    source: str
+    note: str
+
+
+def python_candidates(
+    root: str, package: str, prefix: str, photos: list[BundledPhoto]
+) -> Iterator[Candidate]:
+    for photo in photos:
+        path = os.path.join(root, photo.path)
+        stem = slug(os.path.splitext(os.path.basename(photo.path))[0])
+        yield Candidate(
+            package=package,
+            original_path=photo.path,
+            resource_path="",
+            out_stem=f"{prefix}-{stem}",
+            file=path,
+            licence=LicenceInfo(photo.licence, "explicit", photo.author, photo.source, photo.note),
+            upstream=LicenceInfo(photo.licence, "readme", photo.author, photo.source),
+            error="" if os.path.isfile(path) else f"missing from the installed {package}",
+        )
+
+
+SCRATCH_DRAWINGS = (
+    "Indoors/party-room.jpg",
+    "Indoors/room1.jpg",
+    "Indoors/room2.jpg",
+    "Indoors/room3.jpg",
+    "Indoors/spotlight-stage.jpg",
+    "Indoors/bedroom1.gif",
+    "Indoors/bedroom2.gif",
+    "Nature/desert.gif",
+    "Nature/stars.gif",
+    "Nature/underwater.gif",
+    "Nature/woods.gif",
+    "Nature/woods-and-bench.jpg",
+    "Outdoors/night-city.gif",
+    "Outdoors/night-city-with-street.gif",
+    "Outdoors/school1.gif",
+    "Outdoors/school2.jpg",
+    "Outdoors/train-tracks3.gif",
+    "Sports/basketball-court2.png",
+    "xy-grid.gif",
+)
+PLASMA_PHOTOS = (
+    "BytheWater",
+    "ColdRipple",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Grey",
+    "OneStandsOut",
+    "Path",
+    "summer_1am",
+)
+# The photos that wallpapers/License credits to stefonarch.
+LXQT_PHOTOS = (
+    "after-the-rain.jpg",
+    "appleflower.png",
+    "beam.png",
+    "butterfly.png",
+    "drop.png",
+    "flowers.png",
+    "fog.jpg",
+    "this-is-not-windows.jpg",
+)
+LXQT_UPSTREAM = LicenceInfo(
+    "CC-BY-SA-3.0",
+    "readme",
+    "2022 LXQt Project Team; photos by stefonarch (standreas@riseup.net)",
+    "usr/share/lxqt/wallpapers/License",
+)
+KPHOTOALBUM_LICENCE = LicenceInfo(
+    "GPL-2+",
+    "explicit",
+    "2003-2014 Jesper K. Pedersen and others, see licenses/kphotoalbum.copyright",
+    note="the copyright file is not machine-readable; its only License section "
+    "(GPL version 2 or later) covers the whole package, demo photos included",
+)
+TUXTYPE_LICENCE = LicenceInfo(
+    "unclear (Wikimedia Commons featured pictures)",
+    "explicit",
+    note="images/README_IMAGES.TXT: 'the remainder of the images are featured images from "
+    "Wikimedia Commons', no author or licence per file; the copyright file still quotes "
+    "an older README naming public-domain NOAA/FWS photos kcas*.gif that are no longer shipped",
+)
+SKLEARN_NOTE = "sklearn/datasets/images/README.txt"
+SKLEARN_PHOTOS = [
+    BundledPhoto(
+        "datasets/images/china.jpg",
+        "CC-BY-2.0",
+        "danielbuechele (Flickr)",
+        "https://www.flickr.com/photos/danielbuechele/6061409035/",
+        SKLEARN_NOTE,
+    ),
+    BundledPhoto(
+        "datasets/images/flower.jpg",
+        "CC-BY-2.0",
+        "vultilion (Flickr)",
+        "https://www.flickr.com/photos/vultilion/6056698931/",
+        SKLEARN_NOTE + " (its attribution line says danielbuechele, its source link is "
+        "vultilion's photo)",
+    ),
+]
+SKIMAGE_PHOTOS = [
+    BundledPhoto(
+        "data/astronaut.png",
+        "public domain",
+        "NASA (Eileen Collins)",
+        "https://flic.kr/p/r9qvLn",
+        "docstring of skimage.data.astronaut",
+    ),
+    BundledPhoto(
+        "data/chelsea.png",
+        "CC0",
+        "Stefan van der Walt",
+        "",
+        "docstring of skimage.data.chelsea",
+    ),
+    BundledPhoto(
+        "data/coffee.png",
+        "CC0",
+        "Rachel Michetti, courtesy of Pikolo Espresso Bar",
+        "",
+        "docstring of skimage.data.coffee",
+    ),
+    BundledPhoto(
+        "data/rocket.jpg",
+        "public domain",
+        "SpaceX",
+        "https://www.flickr.com/photos/spacexphotos/16511594820/",
+        "docstring of skimage.data.rocket",
+    ),
+    BundledPhoto(
+        "data/hubble_deep_field.jpg",
+        "public domain",
+        "NASA",
+        "http://hubblesite.org/newscenter/archive/releases/2012/37/image/a/",
+        "docstring of skimage.data.hubble_deep_field",
+    ),
+]
 
 
 @dataclass
@@ -697,10 +1045,27 @@ class PackageSpec:
     candidates: Callable[[str], Iterator[Candidate]]
     # Only keep files whose licence comes from a paragraph more specific than "Files: *".
     require_specific_licence: bool = False
+    # Drop every file as "licence unclear" (see `note`).
+    licence_unclear: bool = False
     note: str = ""
+    # Set for an installed Python package (its import name) instead of a .deb;
+    # `licence_file` (inside the package) is then copied to licenses/.
+    module: str = ""
+    licence_file: str = ""
 
 
-def package_specs(accept_opencv_catch_all: bool) -> list[PackageSpec]:
+def package_specs(
+    accept_opencv_catch_all: bool = False, accept_tuxtype_commons: bool = False
+) -> list[PackageSpec]:
+    def folder(package: str, path: str, prefix: str, source: str, **kw) -> PackageSpec:
+        """A package whose photos are in one folder; `source` is that folder upstream."""
+        return PackageSpec(
+            package,
+            lambda root: folder_candidates(
+                root, package, path, prefix, lambda inner: source + inner, **kw
+            ),
+        )
+
     return [
         PackageSpec("gcompris-qt-data", lambda root: gcompris_candidates(root, "gcompris-qt-data")),
         PackageSpec(
@@ -736,6 +1101,69 @@ def package_specs(accept_opencv_catch_all: bool) -> list[PackageSpec]:
             ),
             require_specific_licence=not accept_opencv_catch_all,
             note="sample photos only covered by the catch-all 'Files: *' paragraph",
+        ),
+        # Installed Media/ is Media/ in the source tree; costumes are cut-outs.
+        folder(
+            "scratch",
+            "usr/share/scratch/Media/Backgrounds",
+            "scratch",
+            "Media/Backgrounds/",
+            exclude=SCRATCH_DRAWINGS,
+        ),
+        PackageSpec("kphotoalbum", lambda root: kphotoalbum_candidates(root, "kphotoalbum")),
+        PackageSpec(
+            "tuxtype-data",
+            lambda root: folder_candidates(
+                root,
+                "tuxtype-data",
+                "usr/share/tuxtype/images",
+                "tuxtype",
+                lambda inner: "data/images/" + inner,
+                only=("kcas*.jpg", "hidden.jpg", "backgrounds/*.jpg"),
+                licence=TUXTYPE_LICENCE,
+            ),
+            licence_unclear=not accept_tuxtype_commons,
+            note="Wikimedia Commons featured pictures without author or licence per file",
+        ),
+        PackageSpec(
+            "plasma-workspace-wallpapers",
+            lambda root: plasma_candidates(root, "plasma-workspace-wallpapers", PLASMA_PHOTOS),
+        ),
+        folder(
+            "lxqt-themes",
+            "usr/share/lxqt/wallpapers",
+            "lxqt",
+            "wallpapers/",
+            only=LXQT_PHOTOS,
+            upstream=lambda path: LXQT_UPSTREAM,
+        ),
+        folder(
+            "palapeli-data",
+            "usr/share/palapeli/collection",
+            "palapeli",
+            "puzzles/",
+            upstream=desktop_licence,
+        ),
+        # The package installs the libjxl testdata repository as it is. The other
+        # photos there are 64 px crops, or grey/alpha variants of these three.
+        folder(
+            "libjxl-testdata",
+            "usr/share/libjxl-testdata/external/wesaturate/500px",
+            "libjxl-wesaturate",
+            "external/wesaturate/500px/",
+            only=("*_srgb8.png",),
+        ),
+        folder("puzzle-jigsaw", "usr/share/puzzle-jigsaw/samples", "puzzle_jigsaw", "samples/"),
+        PackageSpec(
+            "scikit-learn",
+            lambda root: python_candidates(root, "scikit-learn", "sklearn", SKLEARN_PHOTOS),
+            module="sklearn",
+            licence_file="datasets/images/README.txt",
+        ),
+        PackageSpec(
+            "scikit-image",
+            lambda root: python_candidates(root, "scikit-image", "skimage", SKIMAGE_PHOTOS),
+            module="skimage",
         ),
     ]
 
@@ -828,7 +1256,8 @@ def load_image(cand: Candidate) -> Image.Image:
     source = io.BytesIO(cand.data) if cand.data is not None else cand.file
     image = Image.open(source)
     image.load()
-    return ImageOps.exif_transpose(image)
+    image = ImageOps.exif_transpose(image)
+    return image.rotate(-cand.rotate, expand=True) if cand.rotate else image
 
 
 def output_size(width: int, height: int, max_short: int = MAX_SHORT_SIDE) -> tuple[int, int]:
@@ -842,10 +1271,12 @@ def output_size(width: int, height: int, max_short: int = MAX_SHORT_SIDE) -> tup
     return max(1, round(width * scale)), max_short
 
 
-def encode_jpeg(image: Image.Image) -> tuple[bytes, tuple[int, int]]:
+def encode_jpeg(
+    image: Image.Image, max_short: int = MAX_SHORT_SIDE
+) -> tuple[bytes, tuple[int, int]]:
     """The image as an RGB JPEG (quality 95), downscaled per `output_size`, and its size."""
     image = image.convert("RGB")
-    size = output_size(*image.size)
+    size = output_size(*image.size, max_short)
     if size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
@@ -875,6 +1306,7 @@ MANIFEST_FIELDS = [
     "upstream_licence",
     "upstream_copyright",
     "upstream_source",
+    "licence_note",
     "width",
     "height",
 ]
@@ -914,7 +1346,43 @@ def drop_reason_before_decoding(cand: Candidate, spec: PackageSpec) -> str:
         return "no licence found in the copyright file"
     if spec.require_specific_licence and cand.licence.match == "catch-all":
         return f"licence unclear: {spec.note} ({cand.licence.licence})"
+    if spec.licence_unclear:
+        return f"licence unclear: {spec.note}"
     return ""
+
+
+def open_deb(spec: PackageSpec, debs: str, tmp: str, outdir: str) -> tuple[str, str]:
+    """Unpack the package's .deb; return the folder and the version."""
+    deb = fetch_deb(spec.name, debs)
+    version = deb_version(deb)
+    root = os.path.join(tmp, spec.name)
+    print(f"{spec.name} {version}: unpacking {os.path.basename(deb)}", file=sys.stderr)
+    unpack_deb(deb, root)
+    shutil.copyfile(
+        os.path.join(root, "usr/share/doc", spec.name, "copyright"),
+        os.path.join(outdir, "licenses", spec.name + ".copyright"),
+    )
+    return root, version
+
+
+def open_python_package(spec: PackageSpec, outdir: str) -> tuple[str, str] | None:
+    """The folder and version of an installed Python package, or None if it is missing."""
+    found = importlib.util.find_spec(spec.module)
+    if found is None or not found.submodule_search_locations:
+        print(
+            f"warning: {spec.name} is not installed (pip install {spec.name}), skipping it",
+            file=sys.stderr,
+        )
+        return None
+    root = list(found.submodule_search_locations)[0]
+    version = importlib.metadata.version(spec.name)
+    print(f"{spec.name} {version}: reading {root}", file=sys.stderr)
+    if spec.licence_file:
+        shutil.copyfile(
+            os.path.join(root, spec.licence_file),
+            os.path.join(outdir, "licenses", f"{spec.name}.{os.path.basename(spec.licence_file)}"),
+        )
+    return root, version
 
 
 def process_package(
@@ -925,16 +1393,16 @@ def process_package(
     photo_filter: PhotoFilter,
     kept: list[Kept],
     dropped_rows: list[dict[str, str]],
+    max_short: int = MAX_SHORT_SIDE,
 ) -> PackageResult:
-    deb = fetch_deb(spec.name, debs)
-    result = PackageResult(spec.name, deb_version(deb))
-    root = os.path.join(tmp, spec.name)
-    print(f"{spec.name} {result.version}: unpacking {os.path.basename(deb)}", file=sys.stderr)
-    unpack_deb(deb, root)
-    shutil.copyfile(
-        os.path.join(root, "usr/share/doc", spec.name, "copyright"),
-        os.path.join(outdir, "licenses", spec.name + ".copyright"),
-    )
+    if spec.module:
+        opened = open_python_package(spec, outdir)
+        if opened is None:
+            return PackageResult(spec.name, "not installed")
+        root, version = opened
+    else:
+        root, version = open_deb(spec, debs, tmp, outdir)
+    result = PackageResult(spec.name, version)
     candidates = list(spec.candidates(root))
     progress = Progress(f"{spec.name} images", len(candidates))
     for done, cand in enumerate(candidates, 1):
@@ -949,7 +1417,7 @@ def process_package(
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 reason = f"cannot decode: {exc}"
         if not reason:
-            jpeg, (width, height) = encode_jpeg(image)
+            jpeg, (width, height) = encode_jpeg(image, max_short)
             kept.append(Kept(cand, result, jpeg, width, height))
             continue
         result.dropped += 1
@@ -971,7 +1439,9 @@ def process_package(
 
 def write_split(kept: list[Kept], outdir: str, heldout_percent: float) -> list[dict[str, str]]:
     """Assign subjects and splits, write the JPEGs and return the manifest rows."""
-    names = [subject_name(k.cand.resource_path or k.cand.original_path) for k in kept]
+    names = [
+        subject_name(k.cand.subject or k.cand.resource_path or k.cand.original_path) for k in kept
+    ]
     merged = merge_subjects(names)
     used: set[str] = set()
     rows = []
@@ -979,7 +1449,7 @@ def write_split(kept: list[Kept], outdir: str, heldout_percent: float) -> list[d
     for i in order:
         item, cand = kept[i], kept[i].cand
         subject = merged[names[i]]
-        split = split_of(subject, heldout_percent)
+        split = "heldout" if subject in EXAMPLE_SUBJECTS else split_of(subject, heldout_percent)
         stem, n = cand.out_stem, 2
         while stem in used:
             stem, n = f"{cand.out_stem}-{n}", n + 1
@@ -1003,6 +1473,7 @@ def write_split(kept: list[Kept], outdir: str, heldout_percent: float) -> list[d
                 "upstream_licence": cand.upstream.licence,
                 "upstream_copyright": cand.upstream.copyright,
                 "upstream_source": cand.upstream.source,
+                "licence_note": cand.licence.note,
                 "width": str(item.width),
                 "height": str(item.height),
             }
@@ -1032,18 +1503,21 @@ def build(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="demo-dataset-") as tmp:
         debs = os.path.abspath(args.debs) if args.debs else os.path.join(tmp, "debs")
         os.makedirs(debs, exist_ok=True)
+        specs = package_specs(args.accept_opencv_catch_all, args.accept_tuxtype_commons)
         results = [
-            process_package(spec, debs, tmp, outdir, photo_filter, kept, dropped_rows)
-            for spec in package_specs(args.accept_opencv_catch_all)
+            process_package(
+                spec, debs, tmp, outdir, photo_filter, kept, dropped_rows, args.max_short_side
+            )
+            for spec in specs
         ]
     rows = write_split(kept, outdir, args.heldout_percent)
     write_csv(os.path.join(outdir, "manifest.csv"), MANIFEST_FIELDS, rows)
     write_csv(os.path.join(outdir, "dropped.csv"), DROPPED_FIELDS, dropped_rows)
 
     print()
-    print(f"{'package':<26} {'version':<18} {'kept':>5} {'dropped':>8}")
+    print(f"{'package':<28} {'version':<34} {'kept':>5} {'dropped':>8}")
     for res in results:
-        print(f"{res.name:<26} {res.version:<18} {res.kept:>5} {res.dropped:>8}")
+        print(f"{res.name:<28} {res.version:<34} {res.kept:>5} {res.dropped:>8}")
         for reason, count in res.reasons.most_common():
             print(f"    dropped {count:>4}: {reason}")
     totals = collections.Counter(row["split"] for row in rows)
@@ -1083,9 +1557,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also keep opencv-doc samples that only the catch-all 'Files: *' paragraph "
         "covers (not recommended: their origin is unclear)",
     )
+    parser.add_argument(
+        "--accept-tuxtype-commons",
+        action="store_true",
+        help="also keep the tuxtype-data photos, Wikimedia Commons featured pictures whose "
+        "authors and licences the package does not give (not recommended)",
+    )
+    parser.add_argument(
+        "--max-short-side",
+        type=int,
+        default=MAX_SHORT_SIDE,
+        help=f"downscale so that the short side is at most this many pixels, never "
+        f"upscaling (default: {MAX_SHORT_SIDE})",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.heldout_percent <= 100:
         parser.error("--heldout-percent must be between 0 and 100")
+    if args.max_short_side < 1:
+        parser.error("--max-short-side must be at least 1")
     return args
 
 
