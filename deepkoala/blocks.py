@@ -117,15 +117,21 @@ def fusion(feature_channels, embedding_size, filters=FUSION_FILTERS, name="fusio
     return keras.Model([features, vector], fused, name=name)
 
 
-def decoder(input_channels, filters=DECODER_FILTERS, name="decoder"):
+def decoder(input_channels, filters=DECODER_FILTERS, chroma_bins=None, name="decoder"):
     """The upsampling decoder from the fused grid to a*b* at full size.
 
     conv, upsample x2, conv, conv, upsample x2, conv, conv 2 tanh, upsample
     x2: an (H/8, W/8, C) grid gives (H, W, 2) chroma in [-1, 1] (a*b* / 128).
 
+    With `chroma_bins`, the decoder classifies instead, as Zhang et al.
+    (2016) do at a quarter of the resolution: after the third convolution,
+    a 1x1 convolution gives `chroma_bins` logits at (H/4, W/4), one per a*b*
+    bin; `deepkoala.layers.AnnealedMean` turns them into a color.
+
     Args:
         input_channels: channels of the fused grid.
         filters: four channel counts.
+        chroma_bins: None (regression, the paper's) or the number of bins.
         name: the model's name.
 
     Example:
@@ -135,6 +141,8 @@ def decoder(input_channels, filters=DECODER_FILTERS, name="decoder"):
     """
     check_positive_int("input_channels", input_channels)
     filters = check_filters("filters", filters, len(DECODER_FILTERS))
+    if chroma_bins is not None:
+        check_positive_int("chroma_bins", chroma_bins)
 
     def conv(x, width, index, activation="relu", dtype=None):
         return layers.Conv2D(
@@ -152,8 +160,11 @@ def decoder(input_channels, filters=DECODER_FILTERS, name="decoder"):
     fused = keras.Input((None, None, input_channels), name="fused")
     x = upsample(conv(fused, filters[0], 1), 1)
     x = conv(conv(x, filters[1], 2), filters[2], 3)
+    # The output layers stay float32 under mixed precision: tanh near +-1,
+    # the softmax over many bins and the loss need the precision.
+    if chroma_bins is not None:
+        logits = layers.Conv2D(chroma_bins, 1, dtype="float32", name="decoder_logits")(x)
+        return keras.Model(fused, logits, name=name)
     x = conv(upsample(x, 2), filters[3], 4)
-    # The output layers stay float32 under mixed precision: tanh near +-1
-    # and the loss need the precision.
     x = upsample(conv(x, 2, 5, activation="tanh", dtype="float32"), 3, dtype="float32")
     return keras.Model(fused, x, name=name)

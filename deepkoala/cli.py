@@ -23,6 +23,22 @@ def _backbone_weights(text):
     return None if text.lower() == "none" else text
 
 
+def _add_model_source(parser):
+    """--preset NAME (default: the best bundled preset) or --weights PATH."""
+    from deepkoala.presets import DEFAULT_PRESET
+
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--preset",
+        metavar="NAME",
+        default=DEFAULT_PRESET,
+        help=f"a preset from `deepkoala presets` (default: {DEFAULT_PRESET}, bundled, offline)",
+    )
+    source.add_argument(
+        "--weights", metavar="PATH", help="a .keras file saved by deepkoala (a path or a URL)"
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="deepkoala", description="Colorize grayscale photographs with Deep Koalarization."
@@ -37,15 +53,16 @@ def build_parser():
     )
     colorize.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
     colorize.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    source = colorize.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset", metavar="NAME", help="a preset from `deepkoala presets`")
-    source.add_argument(
-        "--weights", metavar="PATH", help="a .keras file saved by deepkoala (a path or a URL)"
-    )
+    _add_model_source(colorize)
     colorize.add_argument(
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
     )
     colorize.add_argument("--batch-size", type=_positive_int, default=8)
+    colorize.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that exist already (never an input file)",
+    )
 
     train = commands.add_parser(
         "train",
@@ -64,6 +81,18 @@ def build_parser():
         help='"imagenet" (downloaded by Keras), "none" (random) or a weights file',
     )
     train.add_argument("--size", type=_positive_int, default=224, help="working size")
+    train.add_argument(
+        "--loss",
+        default="mse",
+        help="mse (the paper's), rebalanced_mse, classification or rebalanced_classification "
+        "(more vivid; see docs/quality.md)",
+    )
+    train.add_argument(
+        "--views-per-image",
+        type=_positive_int,
+        default=1,
+        help="cache this many views (crops at several scales) of every photo",
+    )
     train.add_argument("--batch-size", type=_positive_int, default=16)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--validation-split", type=float, default=0.0)
@@ -83,9 +112,7 @@ def build_parser():
         ),
     )
     evaluate.add_argument("folder", metavar="DIR", help="folder of color images")
-    source = evaluate.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset", metavar="NAME")
-    source.add_argument("--weights", metavar="PATH", help="a .keras file (a path or a URL)")
+    _add_model_source(evaluate)
     evaluate.add_argument("--size", type=_positive_int, help="working size of the network")
     evaluate.add_argument("--limit", type=_positive_int, help="score only the first N images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=8)
@@ -125,6 +152,27 @@ def _unique_output(output, relative, taken):
     return target
 
 
+def _output_problem(target, inputs, overwrite):
+    """Why `target` must not be written, or "" when it may be."""
+    if os.path.realpath(target) in inputs:
+        return f"{target} is one of the inputs; it is never overwritten"
+    if os.path.lexists(target) and not overwrite:
+        return f"{target} exists already (pass --overwrite to replace it)"
+    return ""
+
+
+def _save_atomically(image, target):
+    """Write a PNG to a temporary name beside `target`, then rename it into place."""
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    partial = f"{target}.partial-{os.getpid()}"
+    try:
+        image.save(partial, format="PNG")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
 def run_colorize(args):
     import keras
 
@@ -132,15 +180,23 @@ def run_colorize(args):
     from deepkoala.images import read_image
 
     pairs = _input_files(args.inputs)
-    colorizer = Colorizer.from_preset(args.preset or args.weights)
-    taken, failed = set(), []
+    # Decided before anything is written: an output never replaces an input,
+    # and files that existed before the run are kept unless --overwrite.
+    inputs = {os.path.realpath(path) for path, _ in pairs}
+    colorizer = Colorizer.from_preset(args.weights or args.preset)
+    taken, failed, written = set(), [], 0
     progress = keras.utils.Progbar(len(pairs), unit_name="image")
     for start in range(0, len(pairs), args.batch_size):
         batch, targets = [], []
         for path, relative in pairs[start : start + args.batch_size]:
+            target = _unique_output(args.output, relative, taken)
+            problem = _output_problem(target, inputs, args.overwrite)
+            if problem:
+                failed.append(f"{path}: {problem}")
+                continue
             try:
                 batch.append(read_image(path))
-                targets.append(_unique_output(args.output, relative, taken))
+                targets.append(target)
             except (ValueError, OSError) as error:
                 failed.append(str(error))
         if batch:
@@ -148,13 +204,29 @@ def run_colorize(args):
                 batch, batch_size=args.batch_size, image_size=args.size, verbose=0
             )
             for image, target in zip(images, targets, strict=True):
-                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-                image.save(target)
+                try:
+                    _save_atomically(image, target)
+                    written += 1
+                except (ValueError, OSError) as error:
+                    failed.append(f"cannot write {target}: {error}")
         progress.update(min(start + args.batch_size, len(pairs)))
     for message in failed:
         print(f"deepkoala: skipped: {message}", file=sys.stderr)
-    print(f"Colorized {len(pairs) - len(failed)} image(s) into {args.output}")
+    print(f"Colorized {written} image(s) into {args.output}")
     return 1 if failed else 0
+
+
+def _check_writable_model_path(path):
+    """Fail before training, not after it, when the result cannot be saved there."""
+    if not path.endswith(".keras"):
+        raise UserError(f"--out must name a .keras file, got {path}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"--out: no such folder: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"--out: cannot write into {folder}")
+    if os.path.isdir(path):
+        raise UserError(f"--out: {path} is a folder")
 
 
 def run_train(args):
@@ -162,11 +234,15 @@ def run_train(args):
 
     if not os.path.isdir(args.folder):
         raise UserError(f"no such folder: {args.folder}")
+    _check_writable_model_path(args.out)
     if args.weights:
         colorizer = Colorizer.load(args.weights)
     else:
         colorizer = Colorizer(
-            backbone=args.backbone, backbone_weights=args.backbone_weights, image_size=args.size
+            backbone=args.backbone,
+            backbone_weights=args.backbone_weights,
+            image_size=args.size,
+            loss=args.loss,
         )
     colorizer.fit(
         args.folder,
@@ -176,6 +252,7 @@ def run_train(args):
         validation_split=args.validation_split,
         stored_size=args.stored_size,
         checkpoint_dir=args.checkpoint_dir,
+        views_per_image=args.views_per_image,
         verbose=2,
     )
     colorizer.save(args.out)
@@ -191,7 +268,7 @@ def run_evaluate(args):
 
     if not os.path.isdir(args.folder):
         raise UserError(f"no such folder: {args.folder}")
-    colorizer = Colorizer.from_preset(args.preset or args.weights, verbose=not args.json)
+    colorizer = Colorizer.from_preset(args.weights or args.preset, verbose=not args.json)
     report = evaluate(
         colorizer,
         args.folder,
@@ -206,6 +283,7 @@ def run_evaluate(args):
 
 def run_presets(args):
     from deepkoala import Colorizer
+    from deepkoala.presets import DEFAULT_PRESET
 
     presets = Colorizer.presets()
     if not presets:
@@ -214,12 +292,24 @@ def run_presets(args):
     for name, preset in presets.items():
         config = preset.config
         scores = ", ".join(f"{key} {value}" for key, value in preset.scores.items())
-        print(f"{name}: {preset.description}")
-        print(f"  backbone {config.get('backbone')}, working size {config.get('image_size')}")
+        default = " (the default)" if name == DEFAULT_PRESET else ""
+        print(f"{name}{default}: {preset.description}")
+        print(
+            f"  backbone {config.get('backbone')}, working size {config.get('image_size')}, "
+            f"loss {config.get('loss', 'mse')}"
+        )
         if preset.trained_on:
             print(f"  trained on {preset.trained_on}")
+        record = preset.training_record()
+        if record:
+            print(
+                f"  training record: {record['training_photos']} photos from "
+                f"{', '.join(record['source_packages'])}; {record['views_per_image']} views per "
+                f"photo; {record['steps']} steps of {record['batch_size']} "
+                f"({record['training_seconds'] / 60:.0f} min)"
+            )
         if scores:
-            print(f"  scores: {scores}")
+            print(f"  held-out scores: {scores}")
     return 0
 
 
@@ -255,8 +345,13 @@ def main(argv=None):
     }
     try:
         return commands[args.command](args)
-    except (UserError, ValueError, OSError) as error:
+    except (UserError, ValueError, OSError, FloatingPointError) as error:
         print(f"deepkoala: error: {error}", file=sys.stderr)
+        return 1
+    except (TypeError, KeyError) as error:
+        # From files the user passed (a .keras naming an unknown class, bad
+        # settings): still one line, with what kind of error it was.
+        print(f"deepkoala: error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("deepkoala: interrupted", file=sys.stderr)

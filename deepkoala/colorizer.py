@@ -5,13 +5,14 @@ import hashlib
 import json
 import os
 import urllib.parse
+import warnings
 import zipfile
 
 import keras
 import numpy as np
 from PIL import Image
 
-from deepkoala import color
+from deepkoala import chroma_bins, color
 from deepkoala.backbones import get_backbone
 from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
 from deepkoala.dataset import (
@@ -23,10 +24,16 @@ from deepkoala.dataset import (
 from deepkoala.download import fetch
 from deepkoala.images import read_image, resize_channel
 from deepkoala.layers import LightnessFromRGB
-from deepkoala.losses import chroma_mse
+from deepkoala.losses import LOSSES, ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
 from deepkoala.model import deep_koalarization
 from deepkoala.paths import deepkoala_home
-from deepkoala.presets import available_presets, get_preset, weights_dir, weights_file
+from deepkoala.presets import (
+    available_presets,
+    get_preset,
+    is_preset_name,
+    weights_dir,
+    weights_file,
+)
 from deepkoala.validation import (
     check_filters,
     check_image_size,
@@ -38,6 +45,7 @@ _DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
 
 # The Colorizer's own settings, stored beside the model in `.keras` files.
 _CONFIG_ENTRY = "deepkoala.json"
+_MAX_CONFIG_BYTES = 64 * 1024
 
 
 def _check_backbone_weights(backbone_weights):
@@ -48,6 +56,42 @@ def _check_backbone_weights(backbone_weights):
             '`backbone_weights` must be "imagenet", None or the path of a weights file. '
             f"Received: backbone_weights={backbone_weights!r}"
         )
+
+
+def _checked_config(
+    backbone,
+    backbone_weights,
+    image_size,
+    encoder_filters,
+    fusion_filters,
+    decoder_filters,
+    dtype_policy=None,
+    loss="mse",
+    temperature=0.38,
+):
+    """The constructor's arguments, checked, as the config dict."""
+    if not isinstance(backbone, str):
+        raise ValueError(f"`backbone` must be a name. Received: backbone={backbone!r}")
+    get_backbone(backbone)
+    if loss not in LOSSES:
+        raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={loss!r}")
+    if dtype_policy not in _DTYPE_POLICIES:
+        raise ValueError(
+            f"`dtype_policy` must be one of {_DTYPE_POLICIES}. "
+            f"Received: dtype_policy={dtype_policy!r}"
+        )
+    _check_backbone_weights(backbone_weights)
+    return {
+        "backbone": backbone,
+        "backbone_weights": backbone_weights,
+        "image_size": check_image_size("image_size", image_size),
+        "encoder_filters": check_filters("encoder_filters", encoder_filters, 8),
+        "fusion_filters": check_positive_int("fusion_filters", fusion_filters),
+        "decoder_filters": check_filters("decoder_filters", decoder_filters, 4),
+        "dtype_policy": dtype_policy,
+        "loss": loss,
+        "temperature": check_positive_number("temperature", temperature),
+    }
 
 
 class Colorizer:
@@ -71,6 +115,15 @@ class Colorizer:
         dtype_policy: None (float32), "mixed_bfloat16" (faster on CPUs with
             bfloat16 units) or "mixed_float16" (GPUs); color conversions and
             the output layers stay float32.
+        loss: what `fit` minimizes, and so how the head predicts color:
+            "mse" (the paper's: regression of a*b*, muted where the color
+            is uncertain), "rebalanced_mse" (each pixel weighted by the
+            rarity of its color in the training set), "classification"
+            (a distribution over 484 a*b* bins per pixel, decoded by the
+            annealed mean; more vivid) or "rebalanced_classification"
+            (both). See `docs/quality.md` for what each gives.
+        temperature: the annealed mean's temperature, for the
+            classification losses: lower is more vivid, 1 the plain mean.
 
     Example:
     >>> colorizer = Colorizer(backbone_weights=None)  # doctest: +SKIP
@@ -87,34 +140,41 @@ class Colorizer:
         fusion_filters=FUSION_FILTERS,
         decoder_filters=DECODER_FILTERS,
         dtype_policy=None,
+        loss="mse",
+        temperature=0.38,
     ):
-        get_backbone(backbone)
-        if dtype_policy not in _DTYPE_POLICIES:
-            raise ValueError(
-                f"`dtype_policy` must be one of {_DTYPE_POLICIES}. "
-                f"Received: dtype_policy={dtype_policy!r}"
-            )
-        _check_backbone_weights(backbone_weights)
-        self._config = {
-            "backbone": backbone,
-            "backbone_weights": backbone_weights,
-            "image_size": check_image_size("image_size", image_size),
-            "encoder_filters": check_filters("encoder_filters", encoder_filters, 8),
-            "fusion_filters": check_positive_int("fusion_filters", fusion_filters),
-            "decoder_filters": check_filters("decoder_filters", decoder_filters, 4),
-            "dtype_policy": dtype_policy,
-        }
+        self._config = _checked_config(
+            backbone=backbone,
+            backbone_weights=backbone_weights,
+            image_size=image_size,
+            encoder_filters=encoder_filters,
+            fusion_filters=fusion_filters,
+            decoder_filters=decoder_filters,
+            dtype_policy=dtype_policy,
+            loss=loss,
+            temperature=temperature,
+        )
         self._attach(self._build_network(backbone_weights))
 
     def _build_network(self, backbone_weights):
-        model_args = {k: v for k, v in self._config.items() if k != "image_size"}
-        return deep_koalarization(**dict(model_args, backbone_weights=backbone_weights))
+        model_args = {
+            k: v
+            for k, v in self._config.items()
+            if k not in ("image_size", "loss", "backbone_weights")
+        }
+        classifies = self._config["loss"].endswith("classification")
+        return deep_koalarization(
+            **model_args,
+            backbone_weights=backbone_weights,
+            chroma_bins=chroma_bins.BIN_COUNT if classifies else None,
+        )
 
     def _attach(self, model):
         self._model = model
         self._head = model.get_layer("head")
         self._embedding = model.get_layer("embedding")
         self._training_model = None
+        self._training_loss = None
         self._embedder = None
         self._distribution = None
 
@@ -139,7 +199,7 @@ class Colorizer:
 
     # Colorizing.
 
-    def colorize(self, images, batch_size=8, image_size=None, verbose="auto"):
+    def colorize(self, images, batch_size=8, image_size=None, verbose="auto", errors="raise"):
         """Colorize one image or a list of images.
 
         Args:
@@ -151,39 +211,70 @@ class Colorizer:
                 instead of the colorizer's `image_size`.
             verbose: "auto" shows a progress bar for lists longer than one
                 batch; 0 never, 1 always.
+            errors: what an unreadable item of a list does. "raise" (the
+                default): the first one raises its error and no result is
+                returned. "skip": its place in the returned list holds None,
+                and one warning names every skipped item.
 
         Returns:
             An RGB `PIL.Image` of the input's exact size, or a list of them
             for a list.
+
+        Raises:
+            ValueError, OSError: an input cannot be read (with
+                `errors="raise"`, or for a single input).
+            FloatingPointError: the network's output is not finite (its
+                weights are broken); no black image is returned.
 
         Example:
         >>> colorizer.colorize("old_photo.jpg").save("colorized.png")  # doctest: +SKIP
         """
         check_positive_int("batch_size", batch_size)
         size = self.image_size if image_size is None else check_image_size("image_size", image_size)
+        if errors not in ("raise", "skip"):
+            raise ValueError(f'`errors` must be "raise" or "skip". Received: errors={errors!r}')
         single = not isinstance(images, (list, tuple))
         sources = [images] if single else list(images)
         show_progress = verbose == 1 or (verbose == "auto" and len(sources) > batch_size)
         progress = keras.utils.Progbar(len(sources), unit_name="image") if show_progress else None
-        results = []
+        results, skipped = [], []
         for start in range(0, len(sources), batch_size):
-            lightness = [_lightness(read_image(s)) for s in sources[start : start + batch_size]]
-            results.extend(
-                _merge(full, chroma)
-                for full, chroma in zip(
-                    lightness, self._predict_chroma(lightness, size), strict=True
-                )
-            )
+            lightness, places = [], []
+            for place, source in enumerate(sources[start : start + batch_size], start):
+                try:
+                    lightness.append(_lightness(read_image(source)))
+                    places.append(place)
+                except (ValueError, OSError) as error:
+                    if single or errors == "raise":
+                        raise
+                    skipped.append(f"item {place} ({error})")
+            batch = [None] * min(batch_size, len(sources) - start)
+            if lightness:
+                chroma = self._predict_chroma(lightness, size)
+                for place, full, item_chroma in zip(places, lightness, chroma, strict=True):
+                    batch[place - start] = _merge(full, item_chroma)
+            results.extend(batch)
             if progress is not None:
                 progress.update(len(results))
+        if skipped:
+            warnings.warn(
+                f"Skipped {len(skipped)} unreadable image(s): " + "; ".join(skipped), stacklevel=2
+            )
         return results[0] if single else results
 
     def _predict_chroma(self, lightness_images, size):
         """a*b* (B, size, size, 2) for full-resolution lightness images (H, W)."""
         small = np.stack([resize_channel(image, size, size) for image in lightness_images])
         scaled = color.scale_lightness(small[..., None])
-        chroma = self._model.predict_on_batch(scaled.astype(np.float32))
-        return np.asarray(chroma, dtype=np.float32) * color.AB_SCALE
+        chroma = np.asarray(
+            self._model.predict_on_batch(scaled.astype(np.float32)), dtype=np.float32
+        )
+        if not np.isfinite(chroma).all():
+            raise FloatingPointError(
+                "The network's output is not finite (NaN or inf): its weights are broken, "
+                "for example by training that diverged. Load or train other weights."
+            )
+        return chroma * color.AB_SCALE
 
     # Training.
 
@@ -203,6 +294,7 @@ class Colorizer:
         checkpoint_dir=None,
         distribution=None,
         seed=None,
+        views_per_image=1,
     ):
         """Train (or fine-tune) the colorization head on color images.
 
@@ -238,6 +330,10 @@ class Colorizer:
                 on TensorFlow. The model is rebuilt under it, with the same
                 weights; `batch_size` is the global batch, split over devices.
             seed: seed of shuffling and augmentation.
+            views_per_image: views cached per photo: the whole picture and
+                random squares at several scales of the full-resolution
+                photo, each with its own embedding, so a few hundred large
+                photos give thousands of distinct training images.
 
         Returns:
             The Keras `History`.
@@ -252,6 +348,7 @@ class Colorizer:
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size)
         check_positive_number("learning_rate", learning_rate)
+        check_positive_int("views_per_image", views_per_image)
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(
                 "`validation_split` must be in [0, 1). "
@@ -263,18 +360,12 @@ class Colorizer:
                 f"`stored_size` must be an integer >= image_size ({self.image_size}). "
                 f"Received: stored_size={stored_size!r}"
             )
-        store = self._training_store(data, stored_size, cache_dir, verbose)
+        store = self._training_store(data, stored_size, cache_dir, verbose, views_per_image)
         try:
-            validation_count = int(len(store) * validation_split)
-            if validation_split and not 0 < validation_count < len(store):
-                raise ValueError(
-                    f"validation_split={validation_split} of {len(store)} images leaves "
-                    "no image for training or for validation."
-                )
-            train_count = len(store) - validation_count
+            train_indices, validation_indices = store.split(validation_split)
             training = ChromaBatches(
                 store,
-                np.arange(train_count),
+                train_indices,
                 batch_size,
                 crop_size=self.image_size,
                 shuffle=shuffle,
@@ -282,10 +373,10 @@ class Colorizer:
                 seed=seed,
             )
             validation = None
-            if validation_count:
+            if len(validation_indices):
                 validation = ChromaBatches(
                     store,
-                    np.arange(train_count, len(store)),
+                    validation_indices,
                     batch_size,
                     crop_size=self.image_size,
                     shuffle=False,
@@ -300,8 +391,9 @@ class Colorizer:
                         os.fspath(checkpoint_dir), double_checkpoint=True
                     )
                 )
+            loss = self._training_loss_for(store, train_indices)
             with self._distributed(distribution):
-                return self._compiled_training_model(learning_rate).fit(
+                return self._compiled_training_model(learning_rate, loss).fit(
                     training,
                     validation_data=validation,
                     epochs=epochs,
@@ -330,7 +422,7 @@ class Colorizer:
             self._distribution = distribution
         return distribution.scope()
 
-    def _training_store(self, data, stored_size, cache_dir, verbose):
+    def _training_store(self, data, stored_size, cache_dir, verbose, views_per_image):
         show_progress = verbose not in (0, False)
         if isinstance(data, np.ndarray):
             return store_from_arrays(data, stored_size, self._embed)
@@ -344,6 +436,7 @@ class Colorizer:
             self._backbone_id(),
             cache_dir or os.path.join(deepkoala_home(), "cache"),
             verbose=show_progress,
+            views_per_image=views_per_image,
         )
 
     def _embed(self, rgb_batch):
@@ -361,21 +454,46 @@ class Colorizer:
             digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
         return f"{self._config['backbone']}-{digest.hexdigest()[:16]}"
 
-    def _compiled_training_model(self, learning_rate):
+    def _training_loss_for(self, store, indices, sample_size=2048):
+        """The loss of `fit`; rebalancing weights come from the training images."""
+        name = self._config["loss"]
+        bin_weights = None
+        if name.startswith("rebalanced"):
+            rng = np.random.default_rng(0)
+            sample = np.sort(rng.permutation(indices)[:sample_size])
+            histogram = sum(
+                chroma_bins.ab_histogram(np.asarray(store.images[sample[i : i + 64]]))
+                for i in range(0, len(sample), 64)
+            )
+            bin_weights = chroma_bins.rebalancing_weights(histogram)
+        if name.endswith("classification"):
+            return ChromaCrossEntropy(bin_weights)
+        return chroma_mse if bin_weights is None else RebalancedChromaMSE(bin_weights)
+
+    def _compiled_training_model(self, learning_rate, loss=chroma_mse):
         if self._training_model is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
             vector = keras.Input((self._embedding.output_shape[-1],), name="embedding")
             lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
-            chroma = self._head([lightness, vector])
+            if self._config["loss"].endswith("classification"):
+                # Train on the bin logits; the annealed mean is for colorizing.
+                features = self._head.get_layer("encoder")(lightness)
+                fused = self._head.get_layer("fusion")([features, vector])
+                chroma = self._head.get_layer("decoder")(fused)
+            else:
+                chroma = self._head([lightness, vector])
             model = keras.Model({"rgb": rgb, "embedding": vector}, chroma, name="trainer")
             optimizer = keras.optimizers.Adam(learning_rate)
             if self._config.get("dtype_policy") == "mixed_float16":
                 # float16 gradients underflow without loss scaling.
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            model.compile(optimizer=optimizer, loss=chroma_mse)
+            model.compile(optimizer=optimizer, loss=loss)
             self._training_model = model
         else:
             self._training_model.optimizer.learning_rate = learning_rate
+            if loss is not self._training_loss:
+                self._training_model.compile(optimizer=self._training_model.optimizer, loss=loss)
+        self._training_loss = loss
         return self._training_model
 
     # Presets and files.
@@ -410,23 +528,36 @@ class Colorizer:
                 the message says which file to put where.
 
         Example:
-        >>> colorizer = Colorizer.from_preset("demo")  # doctest: +SKIP
+        >>> colorizer = Colorizer.from_preset("koala-lite0")  # doctest: +SKIP
         """
         preset = os.fspath(preset)
-        if preset in available_presets():
+        if is_preset_name(preset):
             spec = get_preset(preset)
             path = weights_file(spec.file_name, spec.sha256, verbose=verbose)
             colorizer = cls(**spec.config, backbone_weights=None)
             colorizer.model.load_weights(path)
             return colorizer
         if preset.startswith(("http://", "https://")):
-            url_id = hashlib.sha256(preset.encode()).hexdigest()[:16]
-            file_name = os.path.basename(urllib.parse.urlparse(preset).path) or "model.keras"
-            local = os.path.join(weights_dir(), "from-url", url_id, file_name)
-            return cls.load(fetch(preset, local, sha256, verbose=verbose))
+            return cls._from_url(preset, sha256, verbose)
         if os.path.isfile(preset) or preset.endswith(".keras") or os.sep in preset:
             return cls.load(preset)
         get_preset(preset)  # raises the error that lists the known presets
+
+    @classmethod
+    def _from_url(cls, url, sha256, verbose):
+        """Load a `.keras` file from `url`, kept in `$DEEPKOALA_HOME` once it loads."""
+        url_id = hashlib.sha256(url.encode()).hexdigest()[:16]
+        file_name = os.path.basename(urllib.parse.urlparse(url).path) or "model.keras"
+        local = os.path.join(weights_dir(), "from-url", url_id, file_name)
+        if os.path.isfile(local):
+            try:
+                return cls.load(fetch(url, local, sha256, verbose=verbose))
+            except ValueError:
+                # A cached file that does not load (kept by an older
+                # release, or damaged since) is fetched again, once.
+                os.remove(local)
+        # Only a download that loads as a colorizer is renamed into place.
+        return cls.load(fetch(url, local, sha256, verbose=verbose, validate=cls.load))
 
     # Files.
 
@@ -486,20 +617,28 @@ class Colorizer:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No such file: {path}")
+        not_ours = f"{path} is not a deepkoala .keras file (saved by Colorizer.save)."
         try:
             with zipfile.ZipFile(path) as archive:
-                config = json.loads(archive.read(_CONFIG_ENTRY))
-        except (zipfile.BadZipFile, KeyError) as error:
-            raise ValueError(
-                f"{path} is not a deepkoala .keras file (saved by Colorizer.save)."
-            ) from error
+                # Bounded: the settings are a few hundred bytes, and they are
+                # read before Keras' own checks of the archive.
+                if archive.getinfo(_CONFIG_ENTRY).file_size > _MAX_CONFIG_BYTES:
+                    raise ValueError(f"{not_ours} Its settings entry is too large.")
+                with archive.open(_CONFIG_ENTRY) as entry:
+                    config = json.loads(entry.read(_MAX_CONFIG_BYTES + 1))
+        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(not_ours) from error
+        if not isinstance(config, dict):
+            raise ValueError(f"{not_ours} Its settings are not a JSON object.")
+        try:
+            for key in ("encoder_filters", "decoder_filters"):
+                if isinstance(config.get(key), list):
+                    config[key] = tuple(config[key])
+            checked = _checked_config(**config)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path} holds invalid settings: {error}") from error
         colorizer = cls.__new__(cls)
-        colorizer._config = {
-            "dtype_policy": None,
-            **config,
-            "encoder_filters": tuple(config["encoder_filters"]),
-            "decoder_filters": tuple(config["decoder_filters"]),
-        }
+        colorizer._config = checked
         colorizer._attach(keras.saving.load_model(path, compile=False))
         return colorizer
 

@@ -11,16 +11,23 @@ import hashlib
 import json
 import math
 import os
+import uuid
 import warnings
+import zlib
 
 import h5py
 import keras
 import numpy as np
 
-from deepkoala.images import read_rgb_uint8, resize_and_center_crop
+from deepkoala.images import random_resized_views, read_rgb_uint8, resize_and_center_crop
+
+try:  # advisory file locks, to tell a live cache build from an abandoned one
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 # Bump when the layout of cache files changes, so old caches are rebuilt.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def find_images(folder):
@@ -28,6 +35,10 @@ def find_images(folder):
 
     Whether a file is an image is decided when it is read, so that any format
     Pillow reads is accepted and a broken file is reported, not ignored.
+    Links to folders are followed only into folders inside `folder` not seen
+    yet (so link loops end and nothing outside is read); a link to a file is
+    taken (someone put it there), and each real file is listed once. A
+    dangling link is listed, to be reported when it cannot be read.
 
     Example:
     >>> find_images("examples/photos")  # doctest: +SKIP
@@ -35,10 +46,23 @@ def find_images(folder):
     """
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No such folder: {folder}")
-    paths = []
+    top = os.path.realpath(folder)
+    visited, seen_files, paths = {top}, set(), []
     for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        paths.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+        kept = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(root, name))
+            inside = real == top or real.startswith(top + os.sep)
+            if inside and real not in visited:
+                visited.add(real)
+                kept.append(name)
+        dirs[:] = kept
+        for name in sorted(f for f in files if not f.startswith(".")):
+            path = os.path.join(root, name)
+            real = os.path.realpath(path)
+            if real not in seen_files:
+                seen_files.add(real)
+                paths.append(path)
     return paths
 
 
@@ -49,14 +73,16 @@ def resolve_image_paths(data):
         FileNotFoundError: naming the first path that does not exist.
         ValueError: if there is nothing to train on.
     """
-    if isinstance(data, (str, os.PathLike)):
-        data = os.fspath(data)
-        paths = find_images(data) if os.path.isdir(data) else [data]
+    if isinstance(data, (str, os.PathLike)) and os.path.isdir(data):
+        # A folder's dangling links are kept: reading them fails, and they
+        # are skipped and named like any unreadable file.
+        paths = find_images(os.fspath(data))
     else:
-        paths = [os.fspath(p) for p in data]
-    for path in paths:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No such image file: {path}")
+        paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else data
+        paths = [os.fspath(p) for p in paths]
+        for path in paths:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"No such image file: {path}")
     if not paths:
         raise ValueError(f"No files to train on in {data!r}.")
     return [os.path.abspath(p) for p in paths]
@@ -66,12 +92,38 @@ class ImageStore:
     """Training images (N, S, S, 3) uint8 with their embeddings (N, E) float32.
 
     `images` may be an HDF5 dataset read batch by batch, or a numpy array.
+    `sources` (N,) tells which photo each item was cut from (several views
+    of one photo share it), so that a validation split never separates
+    views of one photo; default: every item is its own photo.
     """
 
-    def __init__(self, images, embeddings, file=None):
+    def __init__(self, images, embeddings, file=None, sources=None):
         self.images = images
         self.embeddings = embeddings
+        self.sources = np.arange(len(embeddings)) if sources is None else np.asarray(sources)
         self._file = file
+
+    def split(self, validation_split):
+        """Item indices (train, validation): the last photos' views validate.
+
+        Example:
+        >>> import numpy as np
+        >>> store = ImageStore(None, np.zeros((4, 1)), sources=[0, 0, 1, 1])
+        >>> [part.tolist() for part in store.split(0.5)]
+        [[0, 1], [2, 3]]
+        """
+        photos = int(self.sources.max()) + 1
+        validation_photos = int(photos * validation_split)
+        if validation_split and not 0 < validation_photos < photos:
+            raise ValueError(
+                f"validation_split={validation_split} of {photos} images leaves "
+                "no image for training or for validation."
+            )
+        first_validation = photos - validation_photos
+        return (
+            np.flatnonzero(self.sources < first_validation),
+            np.flatnonzero(self.sources >= first_validation),
+        )
 
     def __len__(self):
         return len(self.embeddings)
@@ -112,15 +164,24 @@ def store_from_arrays(images, image_size, embed, batch_size=32):
     return ImageStore(cropped, embeddings)
 
 
-def _fingerprint(paths, image_size, backbone_id):
-    stats = [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths]
-    description = json.dumps([CACHE_FORMAT, image_size, backbone_id, stats])
+def _file_identity(path):
+    """(path, size, modification time); a dangling link is (path, -1, -1)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path, -1, -1)
+    return (path, stat.st_size, stat.st_mtime_ns)
+
+
+def _fingerprint(paths, image_size, backbone_id, views_per_image):
+    stats = [_file_identity(p) for p in paths]
+    description = json.dumps([CACHE_FORMAT, image_size, backbone_id, views_per_image, stats])
     return hashlib.sha256(description.encode()).hexdigest()
 
 
-def cache_path_for(source, image_size, backbone_id, cache_dir):
+def cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image=1):
     """The cache file for one training source (folder or list of files)."""
-    identity = json.dumps([source, image_size, backbone_id])
+    identity = json.dumps([source, image_size, backbone_id, views_per_image])
     return os.path.join(cache_dir, f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.h5")
 
 
@@ -146,40 +207,51 @@ def warn_skipped(skipped):
         )
 
 
-def _write_cache(path, paths, image_size, embed, fingerprint, batch_size, verbose):
-    """Read, crop and embed every image into a new HDF5 file at `path`."""
+def _write_cache(
+    path, paths, image_size, embed, fingerprint, batch_size, verbose, views_per_image=1
+):
+    """Read, crop and embed every image (`views_per_image` views each) into `path`."""
     skipped = []
     progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose else None
+    capacity = len(paths) * views_per_image
     with h5py.File(path, "w") as file:
         images = file.create_dataset(
             "images",
-            (len(paths), image_size, image_size, 3),
+            (capacity, image_size, image_size, 3),
             dtype="uint8",
             chunks=(1, image_size, image_size, 3),
             maxshape=(None, image_size, image_size, 3),
         )
+        sources = file.create_dataset("sources", (capacity,), dtype="int32", maxshape=(None,))
         embeddings = None
-        count = 0
+        count = photos = 0
         for start in range(0, len(paths), batch_size):
             batch = []
             for image_path in paths[start : start + batch_size]:
                 try:
-                    batch.append(resize_and_center_crop(read_rgb_uint8(image_path), image_size))
+                    image = read_rgb_uint8(image_path)
                 except (ValueError, OSError):
                     skipped.append(image_path)
+                    continue
+                seed = zlib.crc32(os.path.basename(image_path).encode())
+                batch.append(random_resized_views(image, image_size, views_per_image, seed))
             if batch:
-                batch = np.stack(batch)
-                vectors = np.asarray(embed(batch), dtype=np.float32)
+                views = np.concatenate(batch)
+                vectors = np.asarray(embed(views), dtype=np.float32)
                 if embeddings is None:
                     embeddings = file.create_dataset(
                         "embeddings",
-                        (len(paths), vectors.shape[-1]),
+                        (capacity, vectors.shape[-1]),
                         dtype="float32",
                         maxshape=(None, vectors.shape[-1]),
                     )
-                images[count : count + len(batch)] = batch
-                embeddings[count : count + len(batch)] = vectors
-                count += len(batch)
+                images[count : count + len(views)] = views
+                embeddings[count : count + len(views)] = vectors
+                sources[count : count + len(views)] = np.repeat(
+                    np.arange(photos, photos + len(batch)), views_per_image
+                )
+                count += len(views)
+                photos += len(batch)
             if progress is not None:
                 progress.update(min(start + batch_size, len(paths)))
         if count == 0:
@@ -188,31 +260,63 @@ def _write_cache(path, paths, image_size, embed, fingerprint, batch_size, verbos
             )
         images.resize(count, axis=0)
         embeddings.resize(count, axis=0)
+        sources.resize(count, axis=0)
         file.attrs["fingerprint"] = fingerprint
         file.attrs["skipped"] = json.dumps(skipped)
 
 
 def _remove_abandoned_partials(cache_dir):
-    """Delete half-written caches left by killed builds (their process is gone)."""
+    """Delete half-written caches whose builder is gone.
+
+    A builder holds an exclusive lock on `<partial>.lock` while it writes; a
+    partial whose lock can be taken has no builder left. Locks are seen by
+    every process on the machine, whatever its PID namespace (two containers
+    sharing a volume), where process ids are not.
+    """
+    if fcntl is None:  # no advisory locks (Windows): keep everything
+        return
     for partial in glob.glob(os.path.join(glob.escape(cache_dir), "*.h5.partial-*")):
-        pid = partial.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if partial.endswith(".lock"):
+            continue
+        lock_path = f"{partial}.lock"
+        try:
+            lock = open(lock_path, "a")
+        except OSError:
+            continue
+        with lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its builder is still writing
+            for path in (partial, lock_path):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+
+
+@contextlib.contextmanager
+def _build_lock(partial):
+    """Hold an exclusive lock on `<partial>.lock` while the partial is written."""
+    lock_path = f"{partial}.lock"
+    with open(lock_path, "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
             with contextlib.suppress(OSError):
-                os.remove(partial)
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+                os.remove(lock_path)
 
 
 def load_or_build_cache(
-    paths, source, image_size, embed, backbone_id, cache_dir, batch_size=32, verbose=1
+    paths,
+    source,
+    image_size,
+    embed,
+    backbone_id,
+    cache_dir,
+    batch_size=32,
+    verbose=1,
+    views_per_image=1,
 ):
     """Open the cache for `paths`, building it first if it is missing or stale.
 
@@ -230,26 +334,38 @@ def load_or_build_cache(
         cache_dir: folder for cache files.
         batch_size: images read and embedded at once.
         verbose: show a progress bar while building.
+        views_per_image: views cached per image (`random_resized_views`),
+            each with its own embedding.
 
     Returns:
         An `ImageStore` backed by the HDF5 file; call `close()` when done.
     """
     os.makedirs(cache_dir, exist_ok=True)
-    cache_path = cache_path_for(source, image_size, backbone_id, cache_dir)
-    fingerprint = _fingerprint(paths, image_size, backbone_id)
+    cache_path = cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image)
+    fingerprint = _fingerprint(paths, image_size, backbone_id, views_per_image)
     file = _open_if_current(cache_path, fingerprint)
     if file is None:
         _remove_abandoned_partials(cache_dir)
-        partial = f"{cache_path}.partial-{os.getpid()}"
+        partial = f"{cache_path}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            _write_cache(partial, paths, image_size, embed, fingerprint, batch_size, verbose)
-            os.replace(partial, cache_path)
+            with _build_lock(partial):
+                _write_cache(
+                    partial,
+                    paths,
+                    image_size,
+                    embed,
+                    fingerprint,
+                    batch_size,
+                    verbose,
+                    views_per_image,
+                )
+                os.replace(partial, cache_path)
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
         file = h5py.File(cache_path, "r")
     warn_skipped(json.loads(file.attrs["skipped"]))
-    return ImageStore(file["images"], file["embeddings"][:], file)
+    return ImageStore(file["images"], file["embeddings"][:], file, file["sources"][:])
 
 
 class ChromaBatches(keras.utils.PyDataset):

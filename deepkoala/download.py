@@ -10,12 +10,14 @@ import hashlib
 import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
-import keras
-
 _CHUNK_BYTES = 1 << 20
+# Seconds one read may wait, and a whole download may take.
+_READ_TIMEOUT = 60
+DOWNLOAD_DEADLINE = 30 * 60
 
 
 class WeightsUnavailableError(OSError):
@@ -50,7 +52,7 @@ def _by_hand(url, path, sha256):
     return f"To install it by hand, download {url} and save it as {path}{check}."
 
 
-def fetch(url, path, sha256=None, verbose=True):
+def fetch(url, path, sha256=None, verbose=True, validate=None, deadline=None):
     """Return `path`, downloading `url` there first if it is missing or wrong.
 
     Args:
@@ -59,12 +61,20 @@ def fetch(url, path, sha256=None, verbose=True):
         sha256: the expected hex digest; a file with another digest is never
             kept. None accepts any complete download.
         verbose: show a progress bar while downloading.
+        validate: None, or `validate(path)` that raises `ValueError` when a
+            downloaded file is not what it must be (e.g. not loadable); it
+            runs before the file is renamed into place, so a rejected
+            download is never kept.
+        deadline: seconds the whole download may take (default
+            `DOWNLOAD_DEADLINE`); a server that trickles bytes does not hold
+            the call for ever.
 
     Raises:
         WeightsUnavailableError: the file is missing and cannot be fetched
             (no network, `$DEEPKOALA_OFFLINE`, a 404, a cut transfer); the
             message names the URL, the path and how to place the file by hand.
         WeightsHashError: the download has the wrong sha256; nothing is kept.
+        ValueError: `validate` rejected the download; nothing is kept.
 
     Example:
     >>> fetch("https://example.org/w.weights.h5", "/tmp/w.weights.h5")  # doctest: +SKIP
@@ -86,18 +96,24 @@ def fetch(url, path, sha256=None, verbose=True):
         )
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
+    # The partial keeps the final extension, so that `validate` can load it.
     handle, partial = tempfile.mkstemp(
-        dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part"
+        dir=folder, prefix=f".{os.path.basename(path)}.", suffix=f".part{os.path.splitext(path)[1]}"
     )
     try:
         with os.fdopen(handle, "wb") as file:
-            actual = _stream(url, file, verbose)
+            actual = _stream(url, file, verbose, deadline or DOWNLOAD_DEADLINE)
         if sha256 and actual != sha256:
             raise WeightsHashError(
                 f"The file downloaded from {url} has sha256 {actual}, but {sha256} was "
                 "expected; it was not kept. The server or a mirror may hold a different or "
                 "damaged file."
             )
+        if validate is not None:
+            try:
+                validate(partial)
+            except ValueError as error:
+                raise ValueError(f"The file downloaded from {url} was not kept: {error}") from error
         os.replace(partial, path)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         if isinstance(error, WeightsUnavailableError):
@@ -111,15 +127,24 @@ def fetch(url, path, sha256=None, verbose=True):
     return path
 
 
-def _stream(url, file, verbose):
-    """Copy `url` into `file`; return the sha256. Raises on a cut transfer."""
+def _stream(url, file, verbose, deadline):
+    """Copy `url` into `file`; return the sha256. Raises on a cut or slow transfer."""
     digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=60) as response:
+    give_up = time.monotonic() + deadline
+    with urllib.request.urlopen(url, timeout=_READ_TIMEOUT) as response:
         expected = response.headers.get("Content-Length")
         expected = int(expected) if expected and expected.isdigit() else None
+        # Keras is imported here, not at the top: the command line reads the
+        # preset registry before it starts a backend.
+        import keras
+
         progress = keras.utils.Progbar(expected, unit_name="byte") if verbose else None
         received = 0
-        for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
+        # read1 returns what has arrived, so the deadline is checked even
+        # when the server sends a byte at a time.
+        for chunk in iter(lambda: response.read1(_CHUNK_BYTES), b""):
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"the download took more than {deadline:.0f} s")
             file.write(chunk)
             digest.update(chunk)
             received += len(chunk)

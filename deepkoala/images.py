@@ -39,11 +39,14 @@ def _peak_value(mode, largest):
     return 255.0 if largest <= 255.0 else 65535.0
 
 
-def _pil_to_float(image):
+def _pil_to_float(image, name="the image"):
     """A PIL image as float32 in [0, 1]: (H, W) for gray, (H, W, 3) for color."""
     mode = image.mode
     if mode in _HIGH_DEPTH_MODES:
         array = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(array).all():
+            # A NaN or inf would set the white level and leave the rest black.
+            raise ValueError(f"{name} holds values that are not finite (NaN or inf).")
         return np.clip(array / _peak_value(mode, array.max(initial=0.0)), 0.0, 1.0)
     if mode in ("1", "L", "LA", "La"):
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
@@ -97,7 +100,7 @@ def read_image(source):
     (4, 6)
     """
     if isinstance(source, (str, os.PathLike)):
-        return _pil_to_float(open_image(source))
+        return _pil_to_float(open_image(source), name=os.fspath(source))
     if isinstance(source, Image.Image):
         return _pil_to_float(ImageOps.exif_transpose(source))
     if isinstance(source, np.ndarray):
@@ -149,3 +152,38 @@ def resize_channel(channel, height, width):
     """
     image = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
     return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
+
+
+def random_resized_views(image, size, count, seed, min_scale=0.35):
+    """`count` square views (count, size, size, 3) of a uint8 RGB image.
+
+    The first is the center square of the whole picture; the others are
+    random squares whose side is between `min_scale` of the short side and
+    all of it (never much less than `size`, so little is upsampled), each
+    resized to `size`. A photo larger than the working size thus gives
+    views at several scales instead of one downscaled copy.
+
+    Args:
+        image: uint8 RGB (H, W, 3).
+        size: side of the views.
+        count: how many views.
+        seed: seed of the crops (the same seed gives the same views).
+        min_scale: the smallest crop side, as a share of the short side.
+
+    Example:
+    >>> import numpy as np
+    >>> random_resized_views(np.zeros((40, 60, 3), "uint8"), 16, 3, seed=0).shape
+    (3, 16, 16, 3)
+    """
+    views = [resize_and_center_crop(image, size)]
+    height, width = image.shape[:2]
+    short = min(height, width)
+    smallest = min(short, max(round(short * min_scale), round(size * 0.75)))
+    rng = np.random.default_rng(seed)
+    for _ in range(count - 1):
+        side = int(rng.integers(smallest, short + 1))
+        top = int(rng.integers(0, height - side + 1))
+        left = int(rng.integers(0, width - side + 1))
+        crop = Image.fromarray(image[top : top + side, left : left + side])
+        views.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
+    return np.stack(views)

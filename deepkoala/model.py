@@ -13,6 +13,7 @@ from deepkoala.blocks import (
     encoder,
     fusion,
 )
+from deepkoala.layers import AnnealedMean
 
 
 def colorization_head(
@@ -20,11 +21,22 @@ def colorization_head(
     encoder_filters=ENCODER_FILTERS,
     fusion_filters=FUSION_FILTERS,
     decoder_filters=DECODER_FILTERS,
+    chroma_bins=None,
+    temperature=0.38,
 ):
     """The trainable part: (scaled lightness, embedding) -> a*b* / 128.
 
     Training from cached embeddings uses this model alone, so the frozen
     backbone never runs during training.
+
+    Args:
+        embedding_size: width of the embedding.
+        encoder_filters, fusion_filters, decoder_filters: the widths.
+        chroma_bins: None for the paper's regression of a*b*; the number of
+            a*b* bins (`deepkoala.chroma_bins.BIN_COUNT`) for a decoder
+            that classifies each pixel's color, decoded by the annealed
+            mean at `temperature`.
+        temperature: the annealed mean's temperature (classification only).
 
     Example:
     >>> head = colorization_head(10, (4,) * 8, 4, (4,) * 4)
@@ -33,11 +45,17 @@ def colorization_head(
     """
     encoder_block = encoder(encoder_filters)
     fusion_block = fusion(encoder_block.output_shape[-1], embedding_size, fusion_filters)
-    decoder_block = decoder(fusion_filters, decoder_filters)
+    decoder_block = decoder(fusion_filters, decoder_filters, chroma_bins=chroma_bins)
     lightness = keras.Input((None, None, 1), name="lightness")
     vector = keras.Input((embedding_size,), name="embedding")
     fused = fusion_block([encoder_block(lightness), vector])
-    return keras.Model([lightness, vector], decoder_block(fused), name="head")
+    chroma = decoder_block(fused)
+    if chroma_bins is not None:
+        chroma = AnnealedMean(temperature, name="annealed_mean")(chroma)
+        chroma = keras.layers.UpSampling2D(
+            4, interpolation="bilinear", dtype="float32", name="chroma_upsample"
+        )(chroma)
+    return keras.Model([lightness, vector], chroma, name="head")
 
 
 def deep_koalarization(
@@ -46,6 +64,8 @@ def deep_koalarization(
     encoder_filters=ENCODER_FILTERS,
     fusion_filters=FUSION_FILTERS,
     decoder_filters=DECODER_FILTERS,
+    chroma_bins=None,
+    temperature=0.38,
     dtype_policy=None,
     name="deep_koalarization",
 ):
@@ -61,6 +81,7 @@ def deep_koalarization(
         encoder_filters, fusion_filters, decoder_filters: the head's widths;
             the defaults are the paper's (6,573,794 trainable parameters with
             a 1000-class backbone).
+        chroma_bins, temperature: see `colorization_head`.
         dtype_policy: a Keras dtype policy name for the layers, e.g.
             "mixed_bfloat16" (CPUs with bfloat16 units) or "mixed_float16"
             (GPUs); None uses Keras' global policy. Color conversions and the
@@ -75,7 +96,12 @@ def deep_koalarization(
     with _global_dtype_policy(dtype_policy):
         embedding_block = embedding(backbone, backbone_weights)
         head = colorization_head(
-            embedding_block.output_shape[-1], encoder_filters, fusion_filters, decoder_filters
+            embedding_block.output_shape[-1],
+            encoder_filters,
+            fusion_filters,
+            decoder_filters,
+            chroma_bins,
+            temperature,
         )
         lightness = keras.Input((None, None, 1), name="lightness")
         chroma = head([lightness, embedding_block(lightness)])

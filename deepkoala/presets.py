@@ -8,6 +8,7 @@ place.
 """
 
 import dataclasses
+import json
 import os
 import tempfile
 
@@ -19,6 +20,9 @@ from deepkoala.paths import deepkoala_home
 
 # Where released weight files live; `$DEEPKOALA_WEIGHTS_URL` replaces it (a mirror).
 DEFAULT_WEIGHTS_URL = "https://github.com/deepkoala/deepkoala/releases/download/weights-v1"
+
+# The preset used wherever none is named (the command line, the README).
+DEFAULT_PRESET = "demo"
 
 _PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
@@ -35,6 +39,9 @@ class Preset:
         description: one line for listings.
         trained_on: the training data, its size and the training time.
         scores: measured figures (e.g. {"psnr": ..., "gray_psnr": ...}).
+        record: the training record (JSON) shipped in the package data, or
+            "": source packages, photos and their licences, views, loss,
+            steps, time and held-out figures.
     """
 
     name: str
@@ -44,9 +51,25 @@ class Preset:
     description: str
     trained_on: str = ""
     scores: dict = dataclasses.field(default_factory=dict)
+    record: str = ""
+
+    def training_record(self):
+        """The training record as a dict, or {} when none ships with the package.
+
+        Example:
+        >>> get_preset(DEFAULT_PRESET).training_record()["views_per_image"]  # doctest: +SKIP
+        8
+        """
+        path = os.path.join(_PACKAGE_DATA, self.record) if self.record else ""
+        if not os.path.isfile(path):
+            return {}
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
 
 
 _PRESETS = {}
+# Names that users may know from earlier releases.
+_ALIASES = {}
 
 
 def register_preset(preset):
@@ -66,11 +89,17 @@ def unregister_preset(name):
 
 
 def get_preset(name):
-    """The `Preset` called `name`; a `ValueError` lists the known ones."""
+    """The `Preset` called `name` (or an earlier name); a `ValueError` lists the known ones."""
+    name = _ALIASES.get(name, name)
     if name not in _PRESETS:
         known = ", ".join(available_presets()) or "none are registered yet"
         raise ValueError(f"Unknown preset={name!r}. Known presets: {known}")
     return _PRESETS[name]
+
+
+def is_preset_name(name):
+    """Whether `name` names a registered preset (or an earlier name of one)."""
+    return _ALIASES.get(name, name) in _PRESETS
 
 
 def available_presets():

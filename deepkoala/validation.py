@@ -1,5 +1,7 @@
 """Argument checks shared by constructors: each error names the argument and value."""
 
+import math
+
 
 def _is_integer(value):
     return isinstance(value, int) and not isinstance(value, bool)
@@ -13,9 +15,14 @@ def check_positive_int(name, value):
 
 
 def check_positive_number(name, value):
-    """Return `value` if it is a number > 0, else raise a `ValueError` naming it."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+    """Return `value` if it is a finite number > 0, else raise a `ValueError` naming it."""
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"`{name}` must be a finite positive number. Received: {name}={value!r}")
     return value
 
 
@@ -32,8 +39,15 @@ def check_filters(name, filters, length):
     return tuple(filters)
 
 
+# Far above any working size in use; it keeps a typo from allocating 100 GB.
+MAX_IMAGE_SIZE = 4096
+
+
 def check_image_size(name, value):
-    """Return `value` if it is a positive multiple of 8, else raise."""
-    if not _is_integer(value) or value < 8 or value % 8:
-        raise ValueError(f"`{name}` must be a positive multiple of 8. Received: {name}={value!r}")
+    """Return `value` if it is a multiple of 8 in [8, 4096], else raise."""
+    if not _is_integer(value) or not 8 <= value <= MAX_IMAGE_SIZE or value % 8:
+        raise ValueError(
+            f"`{name}` must be a multiple of 8 from 8 to {MAX_IMAGE_SIZE}. "
+            f"Received: {name}={value!r}"
+        )
     return value

@@ -7,7 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_BACKBONE, striped_images
+from conftest import LEARNING_SIZES, TINY_BACKBONE, striped_images
 from PIL import Image
 from skimage import color as skcolor
 from skimage import data
@@ -237,15 +237,7 @@ def test_it_learns_colors_that_follow_from_gray_patterns():
     from deepkoala import color
 
     keras.utils.set_random_seed(0)
-    # Width 16 learns from every seed tried (0-3); width 8 sometimes stalls.
-    colorizer = Colorizer(
-        backbone=TINY_BACKBONE,
-        backbone_weights=None,
-        image_size=32,
-        encoder_filters=(16,) * 8,
-        fusion_filters=16,
-        decoder_filters=(16,) * 4,
-    )
+    colorizer = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **LEARNING_SIZES)
     images = striped_images(240)
     chroma = np.asarray(color.rgb_to_lab(images[180:]))[..., 1:] / color.AB_SCALE
     gray_baseline_mse = float(np.mean(chroma**2))
@@ -292,3 +284,39 @@ def test_fit_with_a_larger_stored_size(tmp_path, tiny_colorizer):
     assert np.isfinite(history.history["loss"][0])
     with pytest.raises(ValueError, match="stored_size"):
         tiny_colorizer.fit(striped_images(2), stored_size=16, verbose=0)
+
+
+def test_fit_caches_several_views_per_photo_and_validates_on_whole_photos(
+    tmp_path, monkeypatch, tiny_colorizer
+):
+    from deepkoala import dataset
+
+    photos = tmp_path / "photos"
+    _write_photos(photos, 5)
+    seen = {}
+    original_split = dataset.ImageStore.split
+
+    def recording_split(store, validation_split):
+        seen["sources"] = store.sources.copy()
+        seen["split"] = original_split(store, validation_split)
+        return seen["split"]
+
+    monkeypatch.setattr(dataset.ImageStore, "split", recording_split)
+    history = tiny_colorizer.fit(
+        photos,
+        epochs=1,
+        batch_size=4,
+        validation_split=0.2,
+        views_per_image=3,
+        cache_dir=tmp_path / "cache",
+        verbose=0,
+    )
+    assert "val_loss" in history.history
+    np.testing.assert_array_equal(seen["sources"], np.repeat(np.arange(5), 3))
+    train, validation = seen["split"]
+    assert train.tolist() == list(range(12)) and validation.tolist() == [12, 13, 14]
+    # Another number of views is another cache.
+    tiny_colorizer.fit(photos, epochs=1, batch_size=4, cache_dir=tmp_path / "cache", verbose=0)
+    assert len(os.listdir(tmp_path / "cache")) == 2
+    with pytest.raises(ValueError, match="views_per_image"):
+        tiny_colorizer.fit(photos, views_per_image=0, verbose=0)

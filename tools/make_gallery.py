@@ -1,10 +1,14 @@
-"""Make the gallery image: gray input, deepkoala, original, for held-out photos.
+"""Make the gallery image: gray input, one column per colorizer, original.
 
 Usage:
-    python tools/make_gallery.py /work/demo_data/heldout docs/gallery.jpg --preset demo
+    python tools/make_gallery.py DATA/heldout docs/gallery.jpg --model koala-lite0
+    python tools/make_gallery.py DATA/heldout docs/compare.jpg --model old.keras koala-lite0 \
+        --include skimage-chelsea.jpg
 
 Takes `--count` photos (default 8) spread evenly over the folder's sorted
-files, so that the choice is reproducible and not hand-picked.
+files, so that the choice is reproducible and not hand-picked, plus the files
+named by `--include`. `--model` takes preset names or `.keras` paths; each
+gets a column, labelled by its name.
 """
 
 import argparse
@@ -36,26 +40,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="held-out color photos")
     parser.add_argument("output", help="the gallery image to write")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--preset")
-    source.add_argument("--weights")
+    parser.add_argument("--model", nargs="+", required=True, help="preset names or .keras files")
     parser.add_argument("--count", type=int, default=8)
+    parser.add_argument("--include", nargs="*", default=[], help="file names to add")
     args = parser.parse_args(argv)
 
     paths = find_images(args.folder)
     chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, args.count)]
-    colorizer = Colorizer.from_preset(args.preset or args.weights)
+    chosen += [os.path.join(args.folder, name) for name in args.include]
     originals = [read_rgb_uint8(path) for path in chosen]
-    colorized = colorizer.colorize(originals, verbose=0)
+    outputs = [Colorizer.from_preset(model).colorize(originals, verbose=0) for model in args.model]
 
-    columns = ("gray input", "deepkoala", "original")
-    gallery = Image.new("RGB", (TILE * 3, LABEL_HEIGHT + TILE * len(chosen)), "white")
+    labels = ["gray input", *(os.path.basename(model) for model in args.model), "original"]
+    gallery = Image.new("RGB", (TILE * len(labels), LABEL_HEIGHT + TILE * len(chosen)), "white")
     draw = ImageDraw.Draw(gallery)
-    for column, label in enumerate(columns):
+    for column, label in enumerate(labels):
         draw.text((column * TILE + 8, 5), label, fill="black")
-    for row, (original, output) in enumerate(zip(originals, colorized, strict=True)):
+    for row, original in enumerate(originals):
         top = LABEL_HEIGHT + row * TILE
-        for column, image in enumerate((gray_baseline(original), output, original)):
+        row_images = [gray_baseline(original), *(output[row] for output in outputs), original]
+        for column, image in enumerate(row_images):
             gallery.paste(_tile(image), (column * TILE, top))
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     gallery.save(args.output, quality=88)

@@ -1,19 +1,25 @@
-"""Train the bundled demo preset on the set made by tools/make_demo_dataset.py.
+"""Train a preset on the photo set made by tools/make_demo_dataset.py.
 
 Usage:
-    python tools/make_demo_dataset.py /work/demo_data
-    python tools/train_demo_preset.py /work/demo_data --epochs 60 --out-dir release/
+    python tools/make_demo_dataset.py /work/data --max-short-side 768
+    python tools/train_preset.py /work/data --name koala-lite0 --loss classification \\
+        --views 8 --steps 20000 --out-dir release/
 
-Trains a half-width Deep Koalarization head on the EfficientNet-Lite0 backbone
-(the one ImageNet classifier whose weights can be had offline, shipped with
-deepkoala), with random crops and flips, evaluates it on the held-out part
-beside the gray baseline, and exports the float16 preset file with its
-registry lines (tools/export_preset.py). Settings, times and scores are
-written to `<out-dir>/demo-training.json`.
+Trains a Deep Koalarization head on a frozen ImageNet backbone (by default
+the half-width head on EfficientNet-Lite0, whose weights ship with deepkoala)
+from the photos in `<data>/train`, evaluates it on `<data>/heldout` beside the
+gray baseline, and saves `<out-dir>/<name>.keras` and the training record
+`<out-dir>/<name>-training.json`: settings, source packages and each training
+photo's licence (from the set's manifest.csv), loss history, time, and the
+held-out figures. `--steps` bounds the training by batches, so runs that
+compare one setting each see the same number of images. Export the result
+with tools/export_preset.py.
 """
 
 import argparse
+import csv
 import json
+import math
 import os
 import sys
 import time
@@ -22,68 +28,149 @@ import keras
 
 from deepkoala import Colorizer
 from deepkoala.evaluation import evaluate, format_report
+from deepkoala.losses import LOSSES
 
-# Half the paper's widths: 1.7 M head parameters, so that head + backbone in
-# float16 stay under 16 MB.
-DEMO_CONFIG = {
-    "backbone": "efficientnet_lite0",
-    "image_size": 192,
-    "encoder_filters": (32, 64, 64, 128, 128, 256, 256, 128),
-    "fusion_filters": 128,
-    "decoder_filters": (64, 32, 32, 16),
+# The paper's widths, and half of them (a quarter of the cost).
+WIDTHS = {
+    "full": {
+        "encoder_filters": (64, 128, 128, 256, 256, 512, 512, 256),
+        "fusion_filters": 256,
+        "decoder_filters": (128, 64, 64, 32),
+    },
+    "half": {
+        "encoder_filters": (32, 64, 64, 128, 128, 256, 256, 128),
+        "fusion_filters": 128,
+        "decoder_filters": (64, 32, 32, 16),
+    },
 }
-STORED_SIZE = 224
+
+
+class StepBudget(keras.callbacks.Callback):
+    """Stop training after `steps` batches, or once `minutes` have passed."""
+
+    def __init__(self, steps, minutes=None):
+        super().__init__()
+        self.steps = steps
+        self.deadline = None if minutes is None else time.time() + 60 * minutes
+        self.done = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        late = self.deadline is not None and time.time() > self.deadline
+        if self.done >= self.steps or late:
+            self.model.stop_training = True
+
+
+def training_files(data, packages):
+    """The training photos, all or only those of `packages` (manifest.csv), and their rows."""
+    with open(os.path.join(data, "manifest.csv"), newline="", encoding="utf-8") as file:
+        rows = [row for row in csv.DictReader(file) if row["split"] == "train"]
+    if packages:
+        rows = [row for row in rows if row["package"] in packages]
+    if not rows:
+        raise SystemExit(f"No training photos in {data} for packages {packages}")
+    return [os.path.join(data, row["path"]) for row in rows], rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="the folder made by tools/make_demo_dataset.py")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--name", default="koala")
+    parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument("--width", choices=sorted(WIDTHS), default="half")
+    parser.add_argument("--loss", choices=LOSSES, default="mse")
+    parser.add_argument("--temperature", type=float, default=0.38)
+    parser.add_argument("--image-size", type=int, default=192)
+    parser.add_argument("--stored-size", type=int, default=224)
+    parser.add_argument("--views", type=int, default=1, help="cached views per photo")
+    parser.add_argument("--packages", nargs="*", help="train only on these source packages")
+    parser.add_argument("--steps", type=int, default=20000, help="training batches in all")
+    parser.add_argument(
+        "--max-minutes", type=float, help="stop earlier, after this much training time"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--cosine-decay",
+        action="store_true",
+        help="lower the learning rate along a cosine, epoch by epoch, to a tenth at the end",
+    )
     parser.add_argument("--out-dir", default="release")
     parser.add_argument("--checkpoint-dir", default=None)
+    parser.add_argument("--initial-weights", help="a .keras file to start from")
     args = parser.parse_args(argv)
 
     os.makedirs(args.out_dir, exist_ok=True)
     keras.utils.set_random_seed(0)
-    colorizer = Colorizer(backbone_weights="imagenet", **DEMO_CONFIG)
-    head_parameters = colorizer.model.get_layer("head").count_params()
+    config = {
+        "backbone": args.backbone,
+        "image_size": args.image_size,
+        **WIDTHS[args.width],
+        "loss": args.loss,
+        "temperature": args.temperature,
+    }
+    colorizer = Colorizer(backbone_weights="imagenet", **config)
+    if args.initial_weights:
+        colorizer.model.set_weights(Colorizer.load(args.initial_weights).model.get_weights())
+    paths, rows = training_files(args.data, args.packages)
+    budget = StepBudget(args.steps, args.max_minutes)
+    callbacks = [budget]
+    if args.cosine_decay:
+        steps_per_epoch = math.ceil(len(paths) * args.views / args.batch_size)
+        planned_epochs = max(1, math.ceil(args.steps / steps_per_epoch))
+
+        def cosine(epoch, _rate):
+            progress = min(epoch / planned_epochs, 1.0)
+            return args.learning_rate * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+        callbacks.append(keras.callbacks.LearningRateScheduler(cosine))
+    # Enough epochs for the step budget even from one view per photo.
+    epochs = math.ceil(args.steps / math.ceil(len(paths) / args.batch_size))
     started = time.time()
     history = colorizer.fit(
-        os.path.join(args.data, "train"),
-        epochs=args.epochs,
+        paths,
+        epochs=epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        stored_size=STORED_SIZE,
+        stored_size=args.stored_size,
+        views_per_image=args.views,
         checkpoint_dir=args.checkpoint_dir,
+        callbacks=callbacks,
         seed=0,
         verbose=2,
     )
     training_seconds = time.time() - started
-    model_path = os.path.join(args.out_dir, "demo.keras")
+    model_path = os.path.join(args.out_dir, f"{args.name}.keras")
     colorizer.save(model_path)
 
     report = evaluate(colorizer, os.path.join(args.data, "heldout"), verbose=0)
     print(format_report(report))
-    report_path = os.path.join(args.out_dir, "demo-heldout.json")
-    with open(report_path, "w") as file:
+    with open(os.path.join(args.out_dir, f"{args.name}-heldout.json"), "w") as file:
         json.dump(report, file, indent=1)
-    with open(os.path.join(args.out_dir, "demo-training.json"), "w") as file:
-        record = {
-            "config": DEMO_CONFIG,
-            "stored_size": STORED_SIZE,
-            "head_parameters": head_parameters,
-            "epochs": args.epochs,
-            "batch_size": args.batch_size,
-            "learning_rate": args.learning_rate,
-            "training_seconds": round(training_seconds),
-            "final_loss": history.history["loss"][-1],
-            "keras_backend": keras.backend.backend(),
-            "heldout": report,
-        }
+    record = {
+        "name": args.name,
+        "config": config,
+        "stored_size": args.stored_size,
+        "views_per_image": args.views,
+        "training_photos": len(paths),
+        "source_packages": sorted({row["package"] for row in rows}),
+        "head_parameters": colorizer.model.get_layer("head").count_params(),
+        "steps": budget.done,
+        "epochs": len(history.history["loss"]),
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "cosine_decay": args.cosine_decay,
+        "training_seconds": round(training_seconds),
+        "loss_history": [round(value, 5) for value in history.history["loss"]],
+        "keras_backend": keras.backend.backend(),
+        "heldout": report,
+        "photos": [
+            {key: row[key] for key in ("path", "package", "licence", "copyright")} for row in rows
+        ],
+    }
+    with open(os.path.join(args.out_dir, f"{args.name}-training.json"), "w") as file:
         json.dump(record, file, indent=1)
-    print(f"Trained in {training_seconds / 60:.1f} min; saved {model_path}")
+    print(f"Trained {budget.done} steps in {training_seconds / 60:.1f} min; saved {model_path}")
     return 0
 
 
