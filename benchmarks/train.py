@@ -91,8 +91,8 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-    vectors = rng.normal(size=(batch, colorizer.model.get_layer("embedding").output_shape[-1]))
-    trainer = colorizer._compiled_training_model(1e-3)
+    vectors = rng.normal(size=(batch, colorizer.embedding.output_shape[-1]))
+    trainer = colorizer.training_model(1e-3)
     inputs = {"rgb": rgb, "embedding": vectors.astype("float32")}
     trainer.train_on_batch(inputs, rgb)  # warm-up
     in_memory_rate = _rate(

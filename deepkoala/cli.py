@@ -40,19 +40,33 @@ def _add_model_source(parser):
 
 
 def build_parser():
+    from deepkoala.presets import DEFAULT_PRESET
+
     parser = argparse.ArgumentParser(
         prog="deepkoala", description="Colorize grayscale photographs with Deep Koalarization."
     )
     parser.add_argument("--version", action="version", version=f"deepkoala {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    examples = argparse.RawDescriptionHelpFormatter
     colorize = commands.add_parser(
         "colorize",
         help="colorize images",
-        description="Colorize image files, or every image in folders, into an output folder.",
+        description="Colorize image files, or every image in folders.",
+        formatter_class=examples,
+        epilog="examples:\n"
+        "  deepkoala colorize photo.jpg                  # writes photo_colorized.png beside it\n"
+        "  deepkoala colorize old_photos/ -o out/        # every image in the folder, into out/\n"
+        "  deepkoala colorize scan.tif --weights mine.keras --size 320",
     )
     colorize.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders")
-    colorize.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    colorize.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output folder (default: NAME_colorized.png beside each file, and a sibling "
+        "folder DIR_colorized/ for a folder)",
+    )
     _add_model_source(colorize)
     colorize.add_argument(
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
@@ -68,11 +82,18 @@ def build_parser():
         "train",
         help="train or fine-tune on a folder of color photos",
         description="Train the colorization head on every image in a folder (recursively).",
+        formatter_class=examples,
+        epilog="examples:\n"
+        f"  deepkoala train my_photos/ --preset {DEFAULT_PRESET} --epochs 5 --out mine.keras\n"
+        "  deepkoala train photos/ --backbone efficientnet_lite0 --loss classification \\\n"
+        "      --views-per-image 8 --epochs 20 --out koala.keras",
     )
     train.add_argument("folder", metavar="DIR", help="folder of color images")
     train.add_argument("--epochs", type=_positive_int, default=5)
     train.add_argument("--out", default="deepkoala.keras", help="where to save the .keras file")
-    train.add_argument("--weights", metavar="PATH", help="start from this .keras file")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--weights", metavar="PATH", help="fine-tune this .keras file")
+    start.add_argument("--preset", metavar="NAME", help="fine-tune this preset")
     train.add_argument("--backbone", default="inception_resnet_v2")
     train.add_argument(
         "--backbone-weights",
@@ -110,6 +131,10 @@ def build_parser():
             "Make every color image in DIR gray, colorize it and compare with the original: "
             "PSNR, SSIM, AuC of the ab error CDF and colorfulness, beside the gray baseline."
         ),
+        formatter_class=examples,
+        epilog="examples:\n"
+        "  deepkoala evaluate held_out_photos/\n"
+        "  deepkoala evaluate held_out_photos/ --weights mine.keras --json",
     )
     evaluate.add_argument("folder", metavar="DIR", help="folder of color images")
     _add_model_source(evaluate)
@@ -122,20 +147,34 @@ def build_parser():
         "presets",
         help="list the trained colorizers that can be downloaded",
         description="List the registered presets: backbone, working size, training data, scores.",
+        formatter_class=examples,
+        epilog="example:\n  deepkoala presets",
     )
     return parser
 
 
-def _input_files(inputs):
-    """(path, output name) for every input file; folders keep their layout."""
+def _input_files(inputs, output):
+    """(path, output path) for every input file; folders keep their layout.
+
+    With an output folder, each file goes there; without one, a file's output
+    is `<name>_colorized.png` beside it, and a folder's go into a sibling
+    folder `<folder>_colorized/`.
+    """
     from deepkoala.dataset import find_images
 
     pairs = []
     for item in inputs:
         if os.path.isdir(item):
-            pairs.extend((path, os.path.relpath(path, item)) for path in find_images(item))
+            base = output or os.path.normpath(item) + "_colorized"
+            for path in find_images(item):
+                stem = os.path.splitext(os.path.relpath(path, item))[0]
+                pairs.append((path, os.path.join(base, f"{stem}.png")))
         elif os.path.isfile(item):
-            pairs.append((item, os.path.basename(item)))
+            stem = os.path.splitext(os.path.basename(item))[0]
+            if output:
+                pairs.append((item, os.path.join(output, f"{stem}.png")))
+            else:
+                pairs.append((item, os.path.join(os.path.dirname(item), f"{stem}_colorized.png")))
         else:
             raise UserError(f"no such file or folder: {item}")
     if not pairs:
@@ -143,13 +182,13 @@ def _input_files(inputs):
     return pairs
 
 
-def _unique_output(output, relative, taken):
-    stem = os.path.splitext(relative)[0]
-    target, number = os.path.join(output, f"{stem}.png"), 2
-    while target in taken:
-        target, number = os.path.join(output, f"{stem}-{number}.png"), number + 1
-    taken.add(target)
-    return target
+def _unique_output(target, taken):
+    """`target`, or `<stem>-2.png`, ... when an earlier input of this run took it."""
+    stem, number, unique = os.path.splitext(target)[0], 2, target
+    while unique in taken:
+        unique, number = f"{stem}-{number}.png", number + 1
+    taken.add(unique)
+    return unique
 
 
 def _output_problem(target, inputs, overwrite):
@@ -179,7 +218,7 @@ def run_colorize(args):
     from deepkoala import Colorizer
     from deepkoala.images import read_image
 
-    pairs = _input_files(args.inputs)
+    pairs = _input_files(args.inputs, args.output)
     # Decided before anything is written: an output never replaces an input,
     # and files that existed before the run are kept unless --overwrite.
     inputs = {os.path.realpath(path) for path, _ in pairs}
@@ -188,8 +227,8 @@ def run_colorize(args):
     progress = keras.utils.Progbar(len(pairs), unit_name="image")
     for start in range(0, len(pairs), args.batch_size):
         batch, targets = [], []
-        for path, relative in pairs[start : start + args.batch_size]:
-            target = _unique_output(args.output, relative, taken)
+        for path, planned in pairs[start : start + args.batch_size]:
+            target = _unique_output(planned, taken)
             problem = _output_problem(target, inputs, args.overwrite)
             if problem:
                 failed.append(f"{path}: {problem}")
@@ -212,7 +251,8 @@ def run_colorize(args):
         progress.update(min(start + args.batch_size, len(pairs)))
     for message in failed:
         print(f"deepkoala: skipped: {message}", file=sys.stderr)
-    print(f"Colorized {written} image(s) into {args.output}")
+    where = f" into {args.output}" if args.output else ""
+    print(f"Colorized {written} image(s){where}")
     return 1 if failed else 0
 
 
@@ -235,8 +275,8 @@ def run_train(args):
     if not os.path.isdir(args.folder):
         raise UserError(f"no such folder: {args.folder}")
     _check_writable_model_path(args.out)
-    if args.weights:
-        colorizer = Colorizer.load(args.weights)
+    if args.weights or args.preset:
+        colorizer = Colorizer.from_preset(args.weights or args.preset)
     else:
         colorizer = Colorizer(
             backbone=args.backbone,

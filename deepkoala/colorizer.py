@@ -184,6 +184,16 @@ class Colorizer:
         return self._model
 
     @property
+    def head(self):
+        """The trainable sub-model: (scaled lightness, embedding) -> a*b* / 128."""
+        return self._head
+
+    @property
+    def embedding(self):
+        """The frozen sub-model: scaled lightness -> the backbone's class logits."""
+        return self._embedding
+
+    @property
     def image_size(self):
         """The side of the square the network runs at."""
         return self._config["image_size"]
@@ -469,6 +479,25 @@ class Colorizer:
         if name.endswith("classification"):
             return ChromaCrossEntropy(bin_weights)
         return chroma_mse if bin_weights is None else RebalancedChromaMSE(bin_weights)
+
+    def training_model(self, learning_rate=1e-3):
+        """The compiled Keras model that `fit` trains, from cached embeddings.
+
+        Inputs {"rgb": uint8 images (B, H, W, 3), "embedding": (B, E)}, target
+        the same RGB images; the frozen backbone is not part of it. Useful to
+        time or inspect training; `fit` is the way to train.
+
+        Example:
+        >>> trainer = colorizer.training_model()  # doctest: +SKIP
+        >>> trainer.train_on_batch({"rgb": rgb, "embedding": vectors}, rgb)  # doctest: +SKIP
+        """
+        check_positive_number("learning_rate", learning_rate)
+        if self._training_loss is None:
+            classifies = self._config["loss"].endswith("classification")
+            loss = ChromaCrossEntropy() if classifies else chroma_mse
+        else:
+            loss = self._training_loss
+        return self._compiled_training_model(learning_rate, loss)
 
     def _compiled_training_model(self, learning_rate, loss=chroma_mse):
         if self._training_model is None:

@@ -47,7 +47,8 @@ def test_user_mistakes_are_one_line_errors_without_traceback(tmp_path):
         f"deepkoala: error: no such folder: {tmp_path / 'nowhere'}"
     )
     assert "Traceback" not in result.stderr
-    assert _run("colorize", str(image), "--weights", "x").returncode == 2  # missing -o
+    # -o is optional now (outputs go beside the inputs); two sources are a usage error.
+    assert _run("colorize", str(image), "--weights", "x", "--preset", "y").returncode == 2
 
 
 @pytest.fixture
@@ -97,3 +98,37 @@ def test_train_then_colorize(tmp_path, capsys):
                      "--weights", str(model)])  # fmt: skip
     assert code == 0
     assert (tmp_path / "out" / "0.png").is_file()
+
+
+def test_colorize_without_an_output_folder_writes_beside_the_inputs(
+    tmp_path, saved_tiny_model, capsys
+):
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(striped_images(1)[0]).save(photo)
+    folder = tmp_path / "album"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(striped_images(1)[0]).save(folder / "sub" / "a.png")
+    assert cli.main(["colorize", str(photo), str(folder), "--weights", str(saved_tiny_model)]) == 0
+    assert Image.open(tmp_path / "photo_colorized.png").size == (32, 32)
+    assert Image.open(tmp_path / "album_colorized" / "sub" / "a.png").size == (32, 32)
+    assert sorted(p.name for p in folder.rglob("*")) == ["a.png", "sub"]  # nothing added
+
+
+def test_train_fine_tunes_a_preset_and_help_shows_examples(tmp_path, monkeypatch):
+    from deepkoala import Colorizer
+
+    loaded = []
+
+    def fake_from_preset(cls, name):
+        loaded.append(name)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(Colorizer, "from_preset", classmethod(fake_from_preset))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    code = cli.main(
+        ["train", str(folder), "--preset", "some-preset", "--out", str(tmp_path / "m.keras")]
+    )
+    assert loaded == ["some-preset"] and code == 1  # loaded first (the stub then fails)
+    for command in ("colorize", "train", "evaluate", "presets"):
+        assert f"deepkoala {command}" in _run(command, "--help").stdout.split("example")[-1]

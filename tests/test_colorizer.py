@@ -17,7 +17,7 @@ from deepkoala import Colorizer
 
 def _saturate(colorizer, a=3.0, b=-3.0):
     """Push the output to extreme a*b* so that gamut handling is exercised."""
-    last = colorizer.model.get_layer("head").get_layer("decoder").get_layer("decoder_conv5")
+    last = colorizer.head.get_layer("decoder").get_layer("decoder_conv5")
     kernel, _ = last.get_weights()
     last.set_weights([np.zeros_like(kernel), np.array([a, b], dtype="float32")])
 
@@ -151,7 +151,7 @@ def test_fit_on_a_folder_builds_the_cache_once(tmp_path, monkeypatch, tiny_color
     # Epochs 2 and 3 above and a second fit on the same folder never run it.
     tiny_colorizer.fit(photos, epochs=2, batch_size=4, cache_dir=cache, verbose=0)
     assert counter.calls == calls_after_first_fit
-    backbone = tiny_colorizer.model.get_layer("embedding")
+    backbone = tiny_colorizer.embedding
     assert all(layer is not backbone for layer in tiny_colorizer._training_model.layers)
 
     # A changed folder rebuilds the cache.
@@ -166,7 +166,7 @@ def test_a_changed_backbone_rebuilds_the_cache(tmp_path, monkeypatch, tiny_color
     _write_photos(photos, 4)
     cache = tmp_path / "cache"
     tiny_colorizer.fit(photos, epochs=1, batch_size=4, cache_dir=cache, verbose=0)
-    embedding = tiny_colorizer.model.get_layer("embedding")
+    embedding = tiny_colorizer.embedding
     embedding.set_weights([w * 2 for w in embedding.get_weights()])
     counter = _CountingEmbed(tiny_colorizer)
     monkeypatch.setattr(tiny_colorizer, "_embed", counter)

@@ -118,7 +118,7 @@ def test_non_finite_or_non_positive_learning_rates_are_refused(value, tiny_color
 
 
 def test_colorize_raises_instead_of_returning_black_from_broken_weights(tiny_colorizer):
-    head = tiny_colorizer.model.get_layer("head")
+    head = tiny_colorizer.head
     head.set_weights([np.full_like(w, np.nan) for w in head.get_weights()])
     with pytest.raises(FloatingPointError, match="not finite"):
         tiny_colorizer.colorize(striped_images(1)[0])

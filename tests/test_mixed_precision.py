@@ -35,7 +35,7 @@ def test_policy_reaches_the_layers_but_not_color_math_or_outputs(tmp_path):
     colorizer.save(path)
     loaded = Colorizer.load(path)
     assert loaded.get_config()["dtype_policy"] == "mixed_bfloat16"
-    loaded_conv = loaded.model.get_layer("head").get_layer("encoder").get_layer("encoder_conv1")
+    loaded_conv = loaded.head.get_layer("encoder").get_layer("encoder_conv1")
     assert loaded_conv.compute_dtype == "bfloat16"
 
 

@@ -157,16 +157,12 @@ def test_keras_file_round_trip_gives_equal_outputs(tmp_path, tiny_colorizer):
 def test_one_training_step_changes_only_the_head(tiny_colorizer):
     from conftest import striped_images
 
-    backbone_before = [
-        keras.ops.convert_to_numpy(w) for w in tiny_colorizer.model.get_layer("embedding").weights
-    ]
-    head_before = [
-        keras.ops.convert_to_numpy(w) for w in tiny_colorizer.model.get_layer("head").weights
-    ]
+    backbone_before = [keras.ops.convert_to_numpy(w) for w in tiny_colorizer.embedding.weights]
+    head_before = [keras.ops.convert_to_numpy(w) for w in tiny_colorizer.head.weights]
     history = tiny_colorizer.fit(striped_images(4), epochs=1, batch_size=2, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    backbone_after = tiny_colorizer.model.get_layer("embedding").weights
-    head_after = tiny_colorizer.model.get_layer("head").weights
+    backbone_after = tiny_colorizer.embedding.weights
+    head_after = tiny_colorizer.head.weights
     for before, after in zip(backbone_before, backbone_after, strict=True):
         np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(after))
     assert any(
