@@ -1,0 +1,54 @@
+"""The bundled default preset: loads offline, keeps lightness, really colorizes."""
+
+import os
+
+import numpy as np
+import pytest
+from skimage import color as skcolor
+from skimage import data
+
+from deepkoala import Colorizer, metrics
+from deepkoala.presets import DEFAULT_PRESET, get_preset, weights_file
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPKOALA_OFFLINE", "1")  # shipped in the package: no network
+        return Colorizer.from_preset(DEFAULT_PRESET)
+
+
+def test_the_default_preset_ships_with_its_record_and_package_data_stays_small():
+    preset = Colorizer.presets()[DEFAULT_PRESET]
+    weights_file(preset.file_name, preset.sha256)  # present, with the right hash
+    data_folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "deepkoala", "data")
+    total = sum(os.path.getsize(os.path.join(data_folder, f)) for f in os.listdir(data_folder))
+    assert total < 40 * 1024 * 1024
+    assert preset.config["backbone"] == "efficientnet_lite0"
+    assert preset.scores["psnr"] >= preset.scores["gray_psnr"] + 1.0
+    record = preset.training_record()
+    assert record["views_per_image"] >= 1 and record["source_packages"]
+    assert all(photo["licence"] for photo in record["photos"])
+    assert get_preset("demo") is preset  # the name of earlier releases still works
+
+
+@pytest.mark.parametrize("photo", [data.coffee(), data.astronaut()], ids=["coffee", "astronaut"])
+def test_output_keeps_lightness_and_has_color(bundled, photo):
+    # Neither photo is in the training set (tools/make_demo_dataset.py holds
+    # the examples' subjects out).
+    colorized = np.asarray(bundled.colorize(photo))
+    assert colorized.shape == photo.shape
+    lightness_error = skcolor.rgb2lab(colorized)[..., 0] - skcolor.rgb2lab(photo)[..., 0]
+    assert np.abs(lightness_error).max() < 1.0
+    assert metrics.colorfulness(colorized) > 10.0
+
+
+def test_the_cat_is_not_sepia(bundled):
+    """Where chelsea (held out) is colorful, the output's a*b* is clearly away from zero."""
+    photo = data.chelsea()
+    original_ab = skcolor.rgb2lab(photo)[..., 1:]
+    output_ab = skcolor.rgb2lab(np.asarray(bundled.colorize(photo)))[..., 1:]
+    colorful = np.hypot(*original_ab.transpose(2, 0, 1)) > 20
+    assert colorful.mean() > 0.2
+    chroma = np.hypot(*output_ab[colorful].T)
+    assert np.median(chroma) > 10.0
