@@ -154,7 +154,7 @@ def main(argv=None):
         "views_per_image": args.views,
         "training_photos": len(paths),
         "source_packages": sorted({row["package"] for row in rows}),
-        "head_parameters": colorizer.model.get_layer("head").count_params(),
+        "head_parameters": colorizer.head.count_params(),
         "steps": budget.done,
         "epochs": len(history.history["loss"]),
         "batch_size": args.batch_size,
