@@ -54,7 +54,7 @@ def evaluate(colorizer, data, limit=None, image_size=None, batch_size=8, verbose
         and "colorfulness_gap" (original minus output, for each).
 
     Example:
-    >>> report = evaluate(Colorizer.from_preset("demo"), "heldout/")  # doctest: +SKIP
+    >>> report = evaluate(Colorizer.from_preset("koala-lite0"), "heldout/")  # doctest: +SKIP
     >>> print(format_report(report))  # doctest: +SKIP
     """
     paths = resolve_image_paths(data)

@@ -25,7 +25,8 @@ def test_the_default_preset_ships_with_its_record_and_package_data_stays_small()
     total = sum(os.path.getsize(os.path.join(data_folder, f)) for f in os.listdir(data_folder))
     assert total < 40 * 1024 * 1024
     assert preset.config["backbone"] == "efficientnet_lite0"
-    assert preset.scores["psnr"] >= preset.scores["gray_psnr"] + 1.0
+    assert preset.scores["psnr"] > preset.scores["gray_psnr"]
+    assert preset.scores["colorfulness"] >= 0.6 * preset.scores["original_colorfulness"]
     record = preset.training_record()
     assert record["views_per_image"] >= 1 and record["source_packages"]
     assert all(photo["licence"] for photo in record["photos"])
