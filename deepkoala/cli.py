@@ -23,16 +23,14 @@ def _backbone_weights(text):
     return None if text.lower() == "none" else text
 
 
-def _add_model_source(parser):
+def _add_model_source(parser, default_preset):
     """--preset NAME (default: the best bundled preset) or --weights PATH."""
-    from deepkoala.presets import DEFAULT_PRESET
-
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--preset",
         metavar="NAME",
-        default=DEFAULT_PRESET,
-        help=f"a preset from `deepkoala presets` (default: {DEFAULT_PRESET}, bundled, offline)",
+        default=default_preset,
+        help=f"a preset from `deepkoala presets` (default: {default_preset}, bundled, offline)",
     )
     source.add_argument(
         "--weights", metavar="PATH", help="a .keras file saved by deepkoala (a path or a URL)"
@@ -67,7 +65,7 @@ def build_parser():
         help="output folder (default: NAME_colorized.png beside each file, and a sibling "
         "folder DIR_colorized/ for a folder)",
     )
-    _add_model_source(colorize)
+    _add_model_source(colorize, DEFAULT_PRESET)
     colorize.add_argument(
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
     )
@@ -137,7 +135,7 @@ def build_parser():
         "  deepkoala evaluate held_out_photos/ --weights mine.keras --json",
     )
     evaluate.add_argument("folder", metavar="DIR", help="folder of color images")
-    _add_model_source(evaluate)
+    _add_model_source(evaluate, DEFAULT_PRESET)
     evaluate.add_argument("--size", type=_positive_int, help="working size of the network")
     evaluate.add_argument("--limit", type=_positive_int, help="score only the first N images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=8)

@@ -162,12 +162,16 @@ class Colorizer:
             for k, v in self._config.items()
             if k not in ("image_size", "loss", "backbone_weights")
         }
-        classifies = self._config["loss"].endswith("classification")
         return deep_koalarization(
             **model_args,
             backbone_weights=backbone_weights,
-            chroma_bins=chroma_bins.BIN_COUNT if classifies else None,
+            chroma_bins=chroma_bins.BIN_COUNT if self._classifies else None,
         )
+
+    @property
+    def _classifies(self):
+        """Whether the head classifies a*b* into bins (else it regresses a*b*)."""
+        return self._config["loss"].endswith("classification")
 
     def _attach(self, model):
         self._model = model
@@ -466,17 +470,19 @@ class Colorizer:
 
     def _training_loss_for(self, store, indices, sample_size=2048):
         """The loss of `fit`; rebalancing weights come from the training images."""
-        name = self._config["loss"]
-        bin_weights = None
-        if name.startswith("rebalanced"):
-            rng = np.random.default_rng(0)
-            sample = np.sort(rng.permutation(indices)[:sample_size])
-            histogram = sum(
-                chroma_bins.ab_histogram(np.asarray(store.images[sample[i : i + 64]]))
-                for i in range(0, len(sample), 64)
-            )
-            bin_weights = chroma_bins.rebalancing_weights(histogram)
-        if name.endswith("classification"):
+        if not self._config["loss"].startswith("rebalanced"):
+            return self._loss()
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.permutation(indices)[:sample_size])
+        histogram = sum(
+            chroma_bins.ab_histogram(np.asarray(store.images[sample[i : i + 64]]))
+            for i in range(0, len(sample), 64)
+        )
+        return self._loss(chroma_bins.rebalancing_weights(histogram))
+
+    def _loss(self, bin_weights=None):
+        """The Keras loss for the head's kind, rebalanced by `bin_weights` if given."""
+        if self._classifies:
             return ChromaCrossEntropy(bin_weights)
         return chroma_mse if bin_weights is None else RebalancedChromaMSE(bin_weights)
 
@@ -492,19 +498,14 @@ class Colorizer:
         >>> trainer.train_on_batch({"rgb": rgb, "embedding": vectors}, rgb)  # doctest: +SKIP
         """
         check_positive_number("learning_rate", learning_rate)
-        if self._training_loss is None:
-            classifies = self._config["loss"].endswith("classification")
-            loss = ChromaCrossEntropy() if classifies else chroma_mse
-        else:
-            loss = self._training_loss
-        return self._compiled_training_model(learning_rate, loss)
+        return self._compiled_training_model(learning_rate, self._training_loss or self._loss())
 
     def _compiled_training_model(self, learning_rate, loss=chroma_mse):
         if self._training_model is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
             vector = keras.Input((self._embedding.output_shape[-1],), name="embedding")
             lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
-            if self._config["loss"].endswith("classification"):
+            if self._classifies:
                 # Train on the bin logits; the annealed mean is for colorizing.
                 features = self._head.get_layer("encoder")(lightness)
                 fused = self._head.get_layer("fusion")([features, vector])
@@ -660,9 +661,6 @@ class Colorizer:
         if not isinstance(config, dict):
             raise ValueError(f"{not_ours} Its settings are not a JSON object.")
         try:
-            for key in ("encoder_filters", "decoder_filters"):
-                if isinstance(config.get(key), list):
-                    config[key] = tuple(config[key])
             checked = _checked_config(**config)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path} holds invalid settings: {error}") from error
