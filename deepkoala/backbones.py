@@ -24,6 +24,10 @@ class Backbone:
         scale, offset: preprocessing, `image * scale + offset` for an image
             in [0, 255].
         embedding_size: the width of the classifier's output.
+        feature_layer: the layer whose output is the classifier's mid-level
+            feature map (about a sixteenth of the input's side), fused into
+            the head by `Colorizer(mid_level_features=True)`; None if the
+            backbone offers none.
     """
 
     name: str
@@ -32,6 +36,7 @@ class Backbone:
     scale: float
     offset: float
     embedding_size: int
+    feature_layer: str | None = None
 
 
 _REGISTRY = {}
@@ -85,6 +90,7 @@ register_backbone(
         scale=1 / 127.5,
         offset=-1.0,
         embedding_size=1000,
+        feature_layer="mixed_6a",  # 17x17x1088
     )
 )
 register_backbone(
@@ -95,6 +101,7 @@ register_backbone(
         scale=1 / 127.5,
         offset=-1.0,
         embedding_size=1000,
+        feature_layer="mixed7",  # 17x17x768
     )
 )
 
@@ -114,5 +121,6 @@ register_backbone(
         scale=1 / 128,
         offset=-127 / 128,
         embedding_size=1000,
+        feature_layer="block5c_add",  # 14x14x112, the last block at stride 16
     )
 )

@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from deepkoala.backbones import get_backbone
-from deepkoala.layers import GrayFromLightness, RepeatToGrid
+from deepkoala.layers import GrayFromLightness, RepeatToGrid, ResizeToGrid
 from deepkoala.validation import check_filters, check_positive_int
 
 ENCODER_FILTERS = (64, 128, 128, 256, 256, 512, 512, 256)
@@ -42,7 +42,9 @@ def encoder(filters=ENCODER_FILTERS, name="encoder"):
     return keras.Model(lightness, x, name=name)
 
 
-def embedding(backbone="inception_resnet_v2", weights="imagenet", name="embedding"):
+def embedding(
+    backbone="inception_resnet_v2", weights="imagenet", mid_level_features=False, name="embedding"
+):
     """The frozen ImageNet classifier that embeds the whole gray image.
 
     The scaled lightness is turned back into a gray picture repeated in three
@@ -53,23 +55,40 @@ def embedding(backbone="inception_resnet_v2", weights="imagenet", name="embeddin
         backbone: a name from `deepkoala.backbones.available_backbones()`.
         weights: "imagenet" (downloaded by Keras on first use), None (random
             initialization, for tests) or a path to a weights file.
+        mid_level_features: also output the classifier's mid-level feature
+            map (the backbone's `feature_layer`): the model then has two
+            outputs, [logits, features].
         name: the model's name.
 
     Example:
     >>> model = embedding("inception_v3", weights=None)
     >>> model.output_shape, model.trainable
     ((None, 1000), False)
+    >>> embedding("inception_v3", weights=None, mid_level_features=True).output_shape[1]
+    (None, 17, 17, 768)
     """
     spec = get_backbone(backbone)
+    if mid_level_features and spec.feature_layer is None:
+        raise ValueError(
+            f"The {backbone} backbone offers no mid-level features. "
+            f"Received: backbone={backbone!r}, mid_level_features=True"
+        )
     lightness = keras.Input((None, None, 1), name="lightness")
     gray = GrayFromLightness(name="embedding_gray")(lightness)
     resized = layers.Resizing(spec.input_size, spec.input_size, name="embedding_resize")(gray)
     preprocessed = layers.Rescaling(spec.scale, spec.offset, name="embedding_preprocess")(resized)
     classifier = _build_classifier(spec, weights)
+    if mid_level_features:
+        # The same layers and weights, with a second output; the name stays
+        # the classifier's so weight files keep its layout.
+        features = classifier.get_layer(spec.feature_layer).output
+        classifier = keras.Model(
+            classifier.inputs, [classifier.outputs[0], features], name=classifier.name
+        )
     # Always in inference mode: the frozen classifier's dropout must stay off
     # even where Keras passes training=True down (`Resizing` defaults to it).
-    logits = classifier(preprocessed, training=False)
-    model = keras.Model(lightness, logits, name=name)
+    outputs = classifier(preprocessed, training=False)
+    model = keras.Model(lightness, outputs, name=name)
     model.trainable = False
     return model
 
@@ -88,33 +107,54 @@ def _build_classifier(spec, weights):
         ) from error
 
 
-def fusion(feature_channels, embedding_size, filters=FUSION_FILTERS, name="fusion"):
+def fusion(
+    feature_channels,
+    embedding_size,
+    filters=FUSION_FILTERS,
+    mid_level_channels=None,
+    name="fusion",
+):
     """Fuse the embedding into every position of the encoder's grid.
 
     The embedding vector is repeated over the grid (RepeatVector + Reshape,
     to the grid the encoder actually produced), concatenated to the features
     and mixed by a 1x1 ReLU convolution.
 
+    With `mid_level_channels`, a third input takes the backbone's mid-level
+    feature map (its own grid, e.g. 14x14), resized bilinearly to the
+    encoder's grid and concatenated too: the frozen classifier then says
+    *where* things are, not only what the whole picture shows.
+
     Args:
         feature_channels: channels of the encoder's output.
         embedding_size: width of the embedding.
         filters: channels of the fused output.
+        mid_level_channels: None (the paper's fusion) or the channels of the
+            backbone's mid-level feature map.
         name: the model's name.
 
     Example:
     >>> model = fusion(feature_channels=8, embedding_size=10, filters=6)
     >>> model.output_shape
     (None, None, None, 6)
+    >>> fusion(8, 10, 6, mid_level_channels=5).input_shape[-1]
+    (None, None, None, 5)
     """
     check_positive_int("feature_channels", feature_channels)
     check_positive_int("embedding_size", embedding_size)
     check_positive_int("filters", filters)
     features = keras.Input((None, None, feature_channels), name="features")
     vector = keras.Input((embedding_size,), name="embedding")
-    repeated = RepeatToGrid(name="fusion_repeat")([vector, features])
-    stacked = layers.Concatenate(name="fusion_concat")([features, repeated])
-    fused = layers.Conv2D(filters, 1, activation="relu", name="fusion_conv")(stacked)
-    return keras.Model([features, vector], fused, name=name)
+    inputs = [features, vector]
+    stacked = [features, RepeatToGrid(name="fusion_repeat")([vector, features])]
+    if mid_level_channels is not None:
+        check_positive_int("mid_level_channels", mid_level_channels)
+        mid_level = keras.Input((None, None, mid_level_channels), name="mid_level")
+        inputs.append(mid_level)
+        stacked.append(ResizeToGrid(name="fusion_mid_level_resize")([mid_level, features]))
+    concatenated = layers.Concatenate(name="fusion_concat")(stacked)
+    fused = layers.Conv2D(filters, 1, activation="relu", name="fusion_conv")(concatenated)
+    return keras.Model(inputs, fused, name=name)
 
 
 def decoder(input_channels, filters=DECODER_FILTERS, chroma_bins=None, name="decoder"):

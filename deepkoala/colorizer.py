@@ -68,11 +68,22 @@ def _checked_config(
     dtype_policy=None,
     loss="mse",
     temperature=0.38,
+    mid_level_features=False,
 ):
     """The constructor's arguments, checked, as the config dict."""
     if not isinstance(backbone, str):
         raise ValueError(f"`backbone` must be a name. Received: backbone={backbone!r}")
-    get_backbone(backbone)
+    spec = get_backbone(backbone)
+    if not isinstance(mid_level_features, bool):
+        raise ValueError(
+            f"`mid_level_features` must be True or False. "
+            f"Received: mid_level_features={mid_level_features!r}"
+        )
+    if mid_level_features and spec.feature_layer is None:
+        raise ValueError(
+            f"The {backbone} backbone offers no mid-level features. "
+            f"Received: backbone={backbone!r}, mid_level_features=True"
+        )
     if loss not in LOSSES:
         raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={loss!r}")
     if dtype_policy not in _DTYPE_POLICIES:
@@ -91,6 +102,7 @@ def _checked_config(
         "dtype_policy": dtype_policy,
         "loss": loss,
         "temperature": check_positive_number("temperature", temperature),
+        "mid_level_features": mid_level_features,
     }
 
 
@@ -124,6 +136,12 @@ class Colorizer:
             (both). See `docs/quality.md` for what each gives.
         temperature: the annealed mean's temperature, for the
             classification losses: lower is more vivid, 1 the plain mean.
+        mid_level_features: also fuse the backbone's mid-level feature map
+            (e.g. 14x14x112 for EfficientNet-Lite0) into the encoder's grid,
+            beside the paper's whole-image embedding: the frozen ImageNet
+            network then tells the head where things are, which a head
+            trained on a few hundred photos cannot learn alone. Off by
+            default (the paper's network). See `docs/quality.md`.
 
     Example:
     >>> colorizer = Colorizer(backbone_weights=None)  # doctest: +SKIP
@@ -142,6 +160,7 @@ class Colorizer:
         dtype_policy=None,
         loss="mse",
         temperature=0.38,
+        mid_level_features=False,
     ):
         self._config = _checked_config(
             backbone=backbone,
@@ -153,6 +172,7 @@ class Colorizer:
             dtype_policy=dtype_policy,
             loss=loss,
             temperature=temperature,
+            mid_level_features=mid_level_features,
         )
         self._attach(self._build_network(backbone_weights))
 
@@ -194,7 +214,11 @@ class Colorizer:
 
     @property
     def embedding(self):
-        """The frozen sub-model: scaled lightness -> the backbone's class logits."""
+        """The frozen sub-model: scaled lightness -> the backbone's class logits.
+
+        With `mid_level_features`, it has a second output: the backbone's
+        mid-level feature map.
+        """
         return self._embedding
 
     @property
@@ -454,19 +478,26 @@ class Colorizer:
         )
 
     def _embed(self, rgb_batch):
-        """Backbone embeddings (B, E) of uint8 RGB images (B, S, S, 3)."""
+        """Backbone embeddings (B, E) of uint8 RGB images (B, S, S, 3).
+
+        With mid-level features: a pair (embeddings, feature maps).
+        """
         if self._embedder is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
-            vector = self._embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
-            self._embedder = keras.Model(rgb, vector, name="embedder")
-        return np.asarray(self._embedder.predict_on_batch(rgb_batch))
+            outputs = self._embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
+            self._embedder = keras.Model(rgb, outputs, name="embedder")
+        outputs = self._embedder.predict_on_batch(rgb_batch)
+        if self._config["mid_level_features"]:
+            return tuple(np.asarray(output) for output in outputs)
+        return np.asarray(outputs)
 
     def _backbone_id(self):
         """Names the backbone by its weights, so a changed backbone rebuilds caches."""
         digest = hashlib.sha256()
         for weight in self._embedding.weights:
             digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-        return f"{self._config['backbone']}-{digest.hexdigest()[:16]}"
+        mid_level = "-mid_level" if self._config["mid_level_features"] else ""
+        return f"{self._config['backbone']}-{digest.hexdigest()[:16]}{mid_level}"
 
     def _training_loss_for(self, store, indices, sample_size=2048):
         """The loss of `fit`; rebalancing weights come from the training images."""
@@ -489,9 +520,10 @@ class Colorizer:
     def training_model(self, learning_rate=1e-3):
         """The compiled Keras model that `fit` trains, from cached embeddings.
 
-        Inputs {"rgb": uint8 images (B, H, W, 3), "embedding": (B, E)}, target
-        the same RGB images; the frozen backbone is not part of it. Useful to
-        time or inspect training; `fit` is the way to train.
+        Inputs {"rgb": uint8 images (B, H, W, 3), "embedding": (B, E)} (and
+        "mid_level": (B, h, w, C) with mid-level features), target the same
+        RGB images; the frozen backbone is not part of it. Useful to time or
+        inspect training; `fit` is the way to train.
 
         Example:
         >>> trainer = colorizer.training_model()  # doctest: +SKIP
@@ -503,16 +535,21 @@ class Colorizer:
     def _compiled_training_model(self, learning_rate, loss=chroma_mse):
         if self._training_model is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
-            vector = keras.Input((self._embedding.output_shape[-1],), name="embedding")
+            names = ["embedding", "mid_level"][: len(self._head.inputs) - 1]
+            embedded = [
+                keras.Input(head_input.shape[1:], name=name)
+                for name, head_input in zip(names, self._head.inputs[1:], strict=True)
+            ]
+            inputs = {"rgb": rgb, **dict(zip(names, embedded, strict=True))}
             lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
             if self._classifies:
                 # Train on the bin logits; the annealed mean is for colorizing.
                 features = self._head.get_layer("encoder")(lightness)
-                fused = self._head.get_layer("fusion")([features, vector])
+                fused = self._head.get_layer("fusion")([features, *embedded])
                 chroma = self._head.get_layer("decoder")(fused)
             else:
-                chroma = self._head([lightness, vector])
-            model = keras.Model({"rgb": rgb, "embedding": vector}, chroma, name="trainer")
+                chroma = self._head([lightness, *embedded])
+            model = keras.Model(inputs, chroma, name="trainer")
             optimizer = keras.optimizers.Adam(learning_rate)
             if self._config.get("dtype_policy") == "mixed_float16":
                 # float16 gradients underflow without loss scaling.

@@ -91,15 +91,18 @@ def resolve_image_paths(data):
 class ImageStore:
     """Training images (N, S, S, 3) uint8 with their embeddings (N, E) float32.
 
-    `images` may be an HDF5 dataset read batch by batch, or a numpy array.
-    `sources` (N,) tells which photo each item was cut from (several views
-    of one photo share it), so that a validation split never separates
-    views of one photo; default: every item is its own photo.
+    `images` (and `mid_level`) may be HDF5 datasets read batch by batch, or
+    numpy arrays. `sources` (N,) tells which photo each item was cut from
+    (several views of one photo share it), so that a validation split never
+    separates views of one photo; default: every item is its own photo.
+    `mid_level` (N, h, w, C) float16 holds the backbone's mid-level feature
+    maps when the colorizer fuses them, else None.
     """
 
-    def __init__(self, images, embeddings, file=None, sources=None):
+    def __init__(self, images, embeddings, file=None, sources=None, mid_level=None):
         self.images = images
         self.embeddings = embeddings
+        self.mid_level = mid_level
         self.sources = np.arange(len(embeddings)) if sources is None else np.asarray(sources)
         self._file = file
 
@@ -134,10 +137,17 @@ class ImageStore:
             self._file = None
 
 
-def _embed_in_batches(images, embed, batch_size):
-    return np.concatenate(
-        [embed(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
-    )
+def _embedded(embed, images):
+    """`embed(images)` as (embeddings float32, mid-level maps float16 or None).
+
+    `embed` returns the embeddings (B, E), or a pair (embeddings, mid-level
+    maps (B, h, w, C)) when the colorizer fuses mid-level features.
+    """
+    output = embed(images)
+    vectors, mid_level = output if isinstance(output, (tuple, list)) else (output, None)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    # float16 halves the cache; the maps are post-ReLU6 and BN activations.
+    return vectors, None if mid_level is None else np.asarray(mid_level, dtype=np.float16)
 
 
 def store_from_arrays(images, image_size, embed, batch_size=32):
@@ -160,8 +170,12 @@ def store_from_arrays(images, image_size, embed, batch_size=32):
     cropped = np.stack(
         [resize_and_center_crop(read_rgb_uint8(image), image_size) for image in images]
     )
-    embeddings = _embed_in_batches(cropped, embed, batch_size).astype(np.float32)
-    return ImageStore(cropped, embeddings)
+    parts = [
+        _embedded(embed, cropped[i : i + batch_size]) for i in range(0, len(cropped), batch_size)
+    ]
+    embeddings = np.concatenate([vectors for vectors, _ in parts])
+    mid_level = None if parts[0][1] is None else np.concatenate([maps for _, maps in parts])
+    return ImageStore(cropped, embeddings, mid_level=mid_level)
 
 
 def _file_identity(path):
@@ -223,7 +237,7 @@ def _write_cache(
             maxshape=(None, image_size, image_size, 3),
         )
         sources = file.create_dataset("sources", (capacity,), dtype="int32", maxshape=(None,))
-        embeddings = None
+        embeddings = mid_level = None
         count = photos = 0
         for start in range(0, len(paths), batch_size):
             batch = []
@@ -237,7 +251,7 @@ def _write_cache(
                 batch.append(random_resized_views(image, image_size, views_per_image, seed))
             if batch:
                 views = np.concatenate(batch)
-                vectors = np.asarray(embed(views), dtype=np.float32)
+                vectors, maps = _embedded(embed, views)
                 if embeddings is None:
                     embeddings = file.create_dataset(
                         "embeddings",
@@ -245,8 +259,18 @@ def _write_cache(
                         dtype="float32",
                         maxshape=(None, vectors.shape[-1]),
                     )
+                if maps is not None and mid_level is None:
+                    mid_level = file.create_dataset(
+                        "mid_level",
+                        (capacity, *maps.shape[1:]),
+                        dtype="float16",
+                        chunks=(1, *maps.shape[1:]),
+                        maxshape=(None, *maps.shape[1:]),
+                    )
                 images[count : count + len(views)] = views
                 embeddings[count : count + len(views)] = vectors
+                if maps is not None:
+                    mid_level[count : count + len(views)] = maps
                 sources[count : count + len(views)] = np.repeat(
                     np.arange(photos, photos + len(batch)), views_per_image
                 )
@@ -258,9 +282,9 @@ def _write_cache(
             raise ValueError(
                 f"None of the {len(paths)} training file(s) is a readable image, e.g. {paths[0]}"
             )
-        images.resize(count, axis=0)
-        embeddings.resize(count, axis=0)
-        sources.resize(count, axis=0)
+        for dataset in (images, embeddings, sources, mid_level):
+            if dataset is not None:
+                dataset.resize(count, axis=0)
         file.attrs["fingerprint"] = fingerprint
         file.attrs["skipped"] = json.dumps(skipped)
 
@@ -329,7 +353,8 @@ def load_or_build_cache(
         paths: absolute paths of the images.
         source: what the user passed (folder or list), naming the cache.
         image_size: the side of the stored square images.
-        embed: `embed(uint8 batch) -> (B, E)` embeddings.
+        embed: `embed(uint8 batch) -> (B, E)` embeddings, or a pair
+            (embeddings, mid-level feature maps (B, h, w, C)).
         backbone_id: a string that changes whenever the backbone does.
         cache_dir: folder for cache files.
         batch_size: images read and embedded at once.
@@ -365,7 +390,9 @@ def load_or_build_cache(
                 os.remove(partial)
         file = h5py.File(cache_path, "r")
     warn_skipped(json.loads(file.attrs["skipped"]))
-    return ImageStore(file["images"], file["embeddings"][:], file, file["sources"][:])
+    return ImageStore(
+        file["images"], file["embeddings"][:], file, file["sources"][:], file.get("mid_level")
+    )
 
 
 class ChromaBatches(keras.utils.PyDataset):
@@ -376,7 +403,10 @@ class ChromaBatches(keras.utils.PyDataset):
     and random `crop_size` crops when the stored images are larger (without
     augmentation, the center crop). The cached embedding of the whole stored
     image is kept for every crop and flip: an ImageNet classifier's logits
-    barely change under a mirror image or a slight crop.
+    barely change under a mirror image or a slight crop. A store with
+    mid-level maps adds them as "mid_level", flipped with the image and
+    cropped to the same region: crops then start on the maps' grid (every
+    16 pixels for a 224 view and a 14x14 map).
 
     Args:
         store: an `ImageStore`.
@@ -408,24 +438,60 @@ class ChromaBatches(keras.utils.PyDataset):
         # Sorted indices: HDF5 reads need them increasing, and order within a
         # batch does not matter.
         chosen = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
-        images = self._crop(np.asarray(self.store.images[chosen]))
+        images = np.asarray(self.store.images[chosen])
+        inputs = {"embedding": self.store.embeddings[chosen]}
+        if self.store.mid_level is None:
+            inputs["rgb"] = images = self._crop(images)
+        else:
+            maps = np.asarray(self.store.mid_level[chosen])
+            inputs["rgb"], inputs["mid_level"] = images, maps = self._crop_with_maps(images, maps)
         if self.augment:
             mirrored = self._rng.random(len(images)) < 0.5
             images[mirrored] = images[mirrored, :, ::-1]
-        return {"rgb": images, "embedding": self.store.embeddings[chosen]}, images
+            if "mid_level" in inputs:
+                inputs["mid_level"][mirrored] = inputs["mid_level"][mirrored, :, ::-1]
+        return inputs, images
+
+    def _crop_corners(self, count, stored, size, step=1):
+        """Top-left corners (tops, lefts) of the crops, multiples of `step`."""
+        if not self.augment:
+            start = (stored - size) // 2 // step * step
+            return np.full(count, start), np.full(count, start)
+        positions = (stored - size) // step + 1
+        return (
+            self._rng.integers(0, positions, count) * step,
+            self._rng.integers(0, positions, count) * step,
+        )
 
     def _crop(self, images):
         stored = images.shape[1]
         size = self.crop_size or stored
         if size == stored:
             return images
-        if not self.augment:
-            start = (stored - size) // 2
-            return images[:, start : start + size, start : start + size].copy()
-        tops = self._rng.integers(0, stored - size + 1, len(images))
-        lefts = self._rng.integers(0, stored - size + 1, len(images))
+        tops, lefts = self._crop_corners(len(images), stored, size)
         crops = zip(images, tops, lefts, strict=True)
         return np.stack([image[t : t + size, x : x + size] for image, t, x in crops])
+
+    def _crop_with_maps(self, images, maps):
+        """Crop images and their mid-level maps to the same region."""
+        stored, grid = images.shape[1], maps.shape[1]
+        size = self.crop_size or stored
+        if size == stored:
+            return images, maps
+        # Exact when the map's cells tile the view (224 / 14); else the
+        # nearest cells.
+        cells = max(round(size * grid / stored), 1)
+        tops, lefts = self._crop_corners(len(images), stored, size, max(stored // grid, 1))
+
+        def cell(pixel):
+            return min(round(pixel * grid / stored), grid - cells)
+
+        image_crops, map_crops = [], []
+        for image, feature_map, top, left in zip(images, maps, tops, lefts, strict=True):
+            image_crops.append(image[top : top + size, left : left + size])
+            row, column = cell(top), cell(left)
+            map_crops.append(feature_map[row : row + cells, column : column + cells])
+        return np.stack(image_crops), np.stack(map_crops)
 
     def on_epoch_end(self):
         if self.shuffle:

@@ -93,6 +93,49 @@ class RepeatToGrid(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="deepkoala")
+class ResizeToGrid(keras.layers.Layer):
+    """Resize a feature map (bilinear) to the height and width of another grid.
+
+    The backbone's mid-level features have the backbone's own grid (14x14
+    for EfficientNet-Lite0, whatever the photo) and are resized to the
+    encoder's grid, which follows the working size; the classifying head's
+    chroma is resized from a quarter of the input's size to the input's.
+    The target size is read from the second input at run time, so the model
+    accepts any image size on every backend.
+
+    Example:
+    >>> import numpy as np
+    >>> features, grid = np.ones((2, 7, 7, 3)), np.zeros((2, 28, 20, 4))
+    >>> ResizeToGrid()([features, grid]).shape
+    (2, 28, 20, 3)
+    """
+
+    def call(self, inputs):
+        features, grid = inputs
+        features_shape, grid_shape = ops.shape(features), ops.shape(grid)
+        # Bilinear resizing as two small matrix products: `ops.image.resize`
+        # wants a size known when the TensorFlow graph is traced.
+        rows = self._interpolation(grid_shape[1], features_shape[1], features.dtype)
+        columns = self._interpolation(grid_shape[2], features_shape[2], features.dtype)
+        resized = ops.einsum("oh,bhwc->bowc", rows, features)
+        return ops.einsum("pw,bowc->bopc", columns, resized)
+
+    @staticmethod
+    def _interpolation(out_size, in_size, dtype):
+        """(out_size, in_size) bilinear weights, half-pixel centers (as tf.image.resize)."""
+        scale = ops.cast(in_size, "float32") / ops.cast(out_size, "float32")
+        centers = (ops.cast(ops.arange(out_size), "float32") + 0.5) * scale - 0.5
+        centers = ops.clip(centers, 0.0, ops.cast(in_size, "float32") - 1.0)
+        taps = ops.cast(ops.arange(in_size), "float32")
+        weights = ops.relu(1.0 - ops.abs(centers[:, None] - taps[None, :]))
+        return ops.cast(weights, dtype)
+
+    def compute_output_shape(self, input_shape):
+        features_shape, grid_shape = input_shape
+        return (features_shape[0], grid_shape[1], grid_shape[2], features_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="deepkoala")
 class AnnealedMean(keras.layers.Layer):
     """a*b* bin logits (..., 484) to one color per pixel, a*b* / 128 (..., 2).
 

@@ -13,7 +13,7 @@ from deepkoala.blocks import (
     encoder,
     fusion,
 )
-from deepkoala.layers import AnnealedMean
+from deepkoala.layers import AnnealedMean, ResizeToGrid
 
 
 def colorization_head(
@@ -23,6 +23,7 @@ def colorization_head(
     decoder_filters=DECODER_FILTERS,
     chroma_bins=None,
     temperature=0.38,
+    mid_level_channels=None,
 ):
     """The trainable part: (scaled lightness, embedding) -> a*b* / 128.
 
@@ -37,6 +38,9 @@ def colorization_head(
             that classifies each pixel's color, decoded by the annealed
             mean at `temperature`.
         temperature: the annealed mean's temperature (classification only).
+        mid_level_channels: None, or the channels of the backbone's
+            mid-level feature map, a third input fused with the embedding
+            (see `deepkoala.blocks.fusion`).
 
     Example:
     >>> head = colorization_head(10, (4,) * 8, 4, (4,) * 4)
@@ -44,18 +48,23 @@ def colorization_head(
     (None, None, None, 2)
     """
     encoder_block = encoder(encoder_filters)
-    fusion_block = fusion(encoder_block.output_shape[-1], embedding_size, fusion_filters)
+    fusion_block = fusion(
+        encoder_block.output_shape[-1], embedding_size, fusion_filters, mid_level_channels
+    )
     decoder_block = decoder(fusion_filters, decoder_filters, chroma_bins=chroma_bins)
     lightness = keras.Input((None, None, 1), name="lightness")
     vector = keras.Input((embedding_size,), name="embedding")
-    fused = fusion_block([encoder_block(lightness), vector])
+    inputs = [lightness, vector]
+    if mid_level_channels is not None:
+        inputs.append(keras.Input((None, None, mid_level_channels), name="mid_level"))
+    fused = fusion_block([encoder_block(lightness), *inputs[1:]])
     chroma = decoder_block(fused)
     if chroma_bins is not None:
         chroma = AnnealedMean(temperature, name="annealed_mean")(chroma)
-        chroma = keras.layers.UpSampling2D(
-            4, interpolation="bilinear", dtype="float32", name="chroma_upsample"
-        )(chroma)
-    return keras.Model([lightness, vector], chroma, name="head")
+        # Bilinear x4 to the input's grid. Not UpSampling2D: in a TensorFlow
+        # graph traced for any size (a second working size) it fails.
+        chroma = ResizeToGrid(dtype="float32", name="chroma_upsample")([chroma, lightness])
+    return keras.Model(inputs, chroma, name="head")
 
 
 def deep_koalarization(
@@ -66,6 +75,7 @@ def deep_koalarization(
     decoder_filters=DECODER_FILTERS,
     chroma_bins=None,
     temperature=0.38,
+    mid_level_features=False,
     dtype_policy=None,
     name="deep_koalarization",
 ):
@@ -82,6 +92,8 @@ def deep_koalarization(
             the defaults are the paper's (6,573,794 trainable parameters with
             a 1000-class backbone).
         chroma_bins, temperature: see `colorization_head`.
+        mid_level_features: also fuse the backbone's mid-level feature map
+            into the encoder's grid (see `deepkoala.blocks.fusion`).
         dtype_policy: a Keras dtype policy name for the layers, e.g.
             "mixed_bfloat16" (CPUs with bfloat16 units) or "mixed_float16"
             (GPUs); None uses Keras' global policy. Color conversions and the
@@ -94,17 +106,23 @@ def deep_koalarization(
     (None, None, None, 2)
     """
     with _global_dtype_policy(dtype_policy):
-        embedding_block = embedding(backbone, backbone_weights)
+        embedding_block = embedding(backbone, backbone_weights, mid_level_features)
+        output_shapes = (
+            embedding_block.output_shape if mid_level_features else [embedding_block.output_shape]
+        )
         head = colorization_head(
-            embedding_block.output_shape[-1],
+            output_shapes[0][-1],
             encoder_filters,
             fusion_filters,
             decoder_filters,
             chroma_bins,
             temperature,
+            output_shapes[1][-1] if mid_level_features else None,
         )
         lightness = keras.Input((None, None, 1), name="lightness")
-        chroma = head([lightness, embedding_block(lightness)])
+        embedded = embedding_block(lightness)
+        embedded = embedded if mid_level_features else [embedded]
+        chroma = head([lightness, *embedded])
         return keras.Model(lightness, chroma, name=name)
 
 

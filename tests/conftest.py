@@ -25,7 +25,7 @@ LEARNING_SIZES = {
 
 def _build_tiny_classifier(weights):
     inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="tiny_features")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(6)(x), name="tiny_classifier")
     if weights not in (None, "imagenet"):
@@ -33,7 +33,11 @@ def _build_tiny_classifier(weights):
     return model
 
 
-register_backbone(Backbone(TINY_BACKBONE, _build_tiny_classifier, 32, 1 / 127.5, -1.0, 6))
+register_backbone(
+    Backbone(
+        TINY_BACKBONE, _build_tiny_classifier, 32, 1 / 127.5, -1.0, 6, feature_layer="tiny_features"
+    )
+)
 
 
 @pytest.fixture

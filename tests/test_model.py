@@ -114,6 +114,7 @@ def test_colorizer_config_round_trip():
         "dtype_policy",
         "loss",
         "temperature",
+        "mid_level_features",
     }
     rebuilt = Colorizer.from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config
@@ -132,6 +133,7 @@ def test_colorizer_config_round_trip():
         ("loss", "huber"),
         ("temperature", 0.0),
         ("temperature", float("nan")),
+        ("mid_level_features", "yes"),
     ],
 )
 def test_colorizer_rejects_bad_arguments_naming_them(argument, value):

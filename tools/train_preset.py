@@ -80,6 +80,11 @@ def main(argv=None):
     parser.add_argument("--width", choices=sorted(WIDTHS), default="half")
     parser.add_argument("--loss", choices=LOSSES, default="mse")
     parser.add_argument("--temperature", type=float, default=0.38)
+    parser.add_argument(
+        "--mid-level-features",
+        action="store_true",
+        help="also fuse the backbone's mid-level feature map (Colorizer(mid_level_features=True))",
+    )
     parser.add_argument("--image-size", type=int, default=192)
     parser.add_argument("--stored-size", type=int, default=224)
     parser.add_argument("--views", type=int, default=1, help="cached views per photo")
@@ -108,6 +113,7 @@ def main(argv=None):
         **WIDTHS[args.width],
         "loss": args.loss,
         "temperature": args.temperature,
+        "mid_level_features": args.mid_level_features,
     }
     colorizer = Colorizer(backbone_weights="imagenet", **config)
     if args.initial_weights:
