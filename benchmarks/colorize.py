@@ -63,7 +63,7 @@ def throughput(backbone, batch_size, count, repeats, dtype_policy):
 
         def forward():
             for _ in range(count // batch_size):
-                colorizer.model.predict_on_batch(batch)
+                colorizer.predict_on_batch(batch)
 
         forward()  # warm-up: tracing and compilation
         end_to_end()

@@ -110,7 +110,7 @@ def main(argv=None):
 
     # Without the cache, every step runs the frozen backbone on the batch.
     rgb_input = keras.Input((size, size, 3), dtype="uint8")
-    naive = keras.Model(rgb_input, colorizer.model(LightnessFromRGB()(rgb_input)))
+    naive = keras.Model(rgb_input, colorizer(LightnessFromRGB()(rgb_input)))
     naive.compile(optimizer=keras.optimizers.Adam(1e-3), loss=chroma_mse)
     naive.train_on_batch(rgb, rgb)  # warm-up
     naive_rate = _rate(

@@ -108,7 +108,15 @@ register_backbone(
 
 def _build_efficientnet_lite0(weights):
     from deepkoala.efficientnet_lite import efficientnet_lite0
+    from deepkoala.weights import (
+        EFFICIENTNET_LITE0_FILE,
+        EFFICIENTNET_LITE0_SHA256,
+        weights_file,
+    )
 
+    if isinstance(weights, str) and weights == "imagenet":
+        # Shipped in the package (checked), or fetched once like a preset.
+        weights = weights_file(EFFICIENTNET_LITE0_FILE, EFFICIENTNET_LITE0_SHA256)
     return efficientnet_lite0(weights=weights)
 
 

@@ -33,7 +33,9 @@ def _add_model_source(parser, default_preset):
         help=f"a preset from `deepkoala presets` (default: {default_preset}, bundled, offline)",
     )
     source.add_argument(
-        "--weights", metavar="PATH", help="a .keras file saved by deepkoala (a path or a URL)"
+        "--weights",
+        metavar="PATH",
+        help="a colorizer saved by deepkoala: a .keras file (a path or a URL) or a preset folder",
     )
 
 
@@ -328,14 +330,18 @@ def run_presets(args):
         print("No presets are registered yet: train your own with `deepkoala train`.")
         return 0
     for name, preset in presets.items():
-        config = preset.config
+        config = preset.config()
         scores = ", ".join(f"{key} {value}" for key, value in preset.scores.items())
         default = " (the default)" if name == DEFAULT_PRESET else ""
         print(f"{name}{default}: {preset.description}")
-        print(
-            f"  backbone {config.get('backbone')}, working size {config.get('image_size')}, "
-            f"loss {config.get('loss', 'mse')}"
-        )
+        if config:
+            print(
+                f"  backbone {config['backbone']}, working size {config['image_size']}, "
+                f"loss {config['loss']}"
+                + (", mid-level features" if config.get("mid_level_features") else "")
+            )
+        else:
+            print(f"  downloaded on first use ({', '.join(sorted(preset.files))})")
         if preset.trained_on:
             print(f"  trained on {preset.trained_on}")
         record = preset.training_record()

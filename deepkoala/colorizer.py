@@ -4,6 +4,8 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import urllib.parse
 import warnings
 import zipfile
@@ -28,11 +30,15 @@ from deepkoala.losses import LOSSES, ChromaCrossEntropy, RebalancedChromaMSE, ch
 from deepkoala.model import deep_koalarization
 from deepkoala.paths import deepkoala_home
 from deepkoala.presets import (
+    BACKBONE_WEIGHTS_FILE,
+    CONFIG_FILE,
+    HEAD_WEIGHTS_FILE,
+    MAX_SETTINGS_BYTES,
+    METADATA_FILE,
     available_presets,
     get_preset,
     is_preset_name,
-    weights_dir,
-    weights_file,
+    read_json,
 )
 from deepkoala.validation import (
     check_filters,
@@ -40,12 +46,13 @@ from deepkoala.validation import (
     check_positive_int,
     check_positive_number,
 )
+from deepkoala.version import __version__
+from deepkoala.weights import save_float16_weights, weights_dir
 
 _DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
 
-# The Colorizer's own settings, stored beside the model in `.keras` files.
-_CONFIG_ENTRY = "deepkoala.json"
-_MAX_CONFIG_BYTES = 64 * 1024
+# Files saved by releases before 0.8 held the settings in this extra archive entry.
+_LEGACY_CONFIG_ENTRY = "deepkoala.json"
 
 
 def _check_backbone_weights(backbone_weights):
@@ -106,7 +113,8 @@ def _checked_config(
     }
 
 
-class Colorizer:
+@keras.saving.register_keras_serializable(package="deepkoala")
+class Colorizer(keras.Model):
     """Colorize grayscale photographs with Deep Koalarization.
 
     Builds the paper's network: an encoder over the lightness channel, a
@@ -114,6 +122,12 @@ class Colorizer:
     the encoder's grid, and a decoder that predicts a*b*. The network runs at
     `image_size`; `colorize` keeps the input's full-resolution lightness and
     upsamples only the predicted chroma.
+
+    A `Colorizer` is a `keras.Model` (scaled lightness L/50 - 1 -> a*b* /
+    128) in the manner of keras-hub's tasks: its sub-models are the public
+    attributes `embedding` (the frozen backbone) and `head` (encoder,
+    fusion and decoder), `get_config` returns the constructor's arguments,
+    and Keras' own `save` and `keras.saving.load_model` save and load it.
 
     Args:
         backbone: the ImageNet classifier of the embedding, a name from
@@ -143,6 +157,8 @@ class Colorizer:
             trained on a few hundred photos cannot learn alone. Off by
             default (the paper's network). See `docs/quality.md`.
 
+        **kwargs: `name` and `trainable`, as for any `keras.Model`.
+
     Example:
     >>> colorizer = Colorizer(backbone_weights=None)  # doctest: +SKIP
     >>> colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
@@ -161,8 +177,12 @@ class Colorizer:
         loss="mse",
         temperature=0.38,
         mid_level_features=False,
+        **kwargs,
     ):
-        self._config = _checked_config(
+        unknown = sorted(set(kwargs) - {"name", "trainable"})
+        if unknown:
+            raise TypeError(f"Colorizer got unexpected keyword arguments: {', '.join(unknown)}")
+        config = _checked_config(
             backbone=backbone,
             backbone_weights=backbone_weights,
             image_size=image_size,
@@ -174,61 +194,47 @@ class Colorizer:
             temperature=temperature,
             mid_level_features=mid_level_features,
         )
-        self._attach(self._build_network(backbone_weights))
-
-    def _build_network(self, backbone_weights):
-        model_args = {
-            k: v
-            for k, v in self._config.items()
-            if k not in ("image_size", "loss", "backbone_weights")
-        }
-        return deep_koalarization(
-            **model_args,
-            backbone_weights=backbone_weights,
-            chroma_bins=chroma_bins.BIN_COUNT if self._classifies else None,
+        network = deep_koalarization(
+            **{k: v for k, v in config.items() if k not in ("image_size", "loss")},
+            chroma_bins=chroma_bins.BIN_COUNT
+            if config["loss"].endswith("classification")
+            else None,
         )
+        kwargs.setdefault("name", "colorizer")
+        super().__init__(network.inputs[0], network.outputs[0], **kwargs)
+        #: The trainable sub-model: (scaled lightness, embedding[, mid-level
+        #: features]) -> a*b* / 128.
+        self.head = network.get_layer("head")
+        #: The frozen sub-model: scaled lightness -> the backbone's class
+        #: logits (and its mid-level feature map, with `mid_level_features`).
+        self.embedding = network.get_layer("embedding")
+        self._settings = config
+        self._helpers = _Helpers()
+        self._helpers.backbone_is_imagenet = backbone_weights == "imagenet"
 
     @property
     def _classifies(self):
         """Whether the head classifies a*b* into bins (else it regresses a*b*)."""
-        return self._config["loss"].endswith("classification")
-
-    def _attach(self, model):
-        self._model = model
-        self._head = model.get_layer("head")
-        self._embedding = model.get_layer("embedding")
-        self._training_model = None
-        self._training_loss = None
-        self._embedder = None
-        self._distribution = None
-
-    @property
-    def model(self):
-        """The plain `keras.Model`: scaled lightness (L/50 - 1) -> a*b* / 128."""
-        return self._model
-
-    @property
-    def head(self):
-        """The trainable sub-model: (scaled lightness, embedding) -> a*b* / 128."""
-        return self._head
-
-    @property
-    def embedding(self):
-        """The frozen sub-model: scaled lightness -> the backbone's class logits.
-
-        With `mid_level_features`, it has a second output: the backbone's
-        mid-level feature map.
-        """
-        return self._embedding
+        return self._settings["loss"].endswith("classification")
 
     @property
     def image_size(self):
         """The side of the square the network runs at."""
-        return self._config["image_size"]
+        return self._settings["image_size"]
 
     def get_config(self):
-        """The constructor arguments."""
-        return dict(self._config)
+        """The constructor arguments, as keras-hub's models give them.
+
+        `backbone_weights` is None: a config describes the network, and the
+        weights, the backbone's included, travel in weight files (`save`,
+        `save_to_preset`), so that loading never downloads.
+        """
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            **self._settings,
+            "backbone_weights": None,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -304,9 +310,7 @@ class Colorizer:
         """a*b* (B, size, size, 2) for full-resolution lightness images (H, W)."""
         small = np.stack([resize_channel(image, size, size) for image in lightness_images])
         scaled = color.scale_lightness(small[..., None])
-        chroma = np.asarray(
-            self._model.predict_on_batch(scaled.astype(np.float32)), dtype=np.float32
-        )
+        chroma = np.asarray(self.predict_on_batch(scaled.astype(np.float32)), dtype=np.float32)
         if not np.isfinite(chroma).all():
             raise FloatingPointError(
                 "The network's output is not finite (NaN or inf): its weights are broken, "
@@ -430,35 +434,41 @@ class Colorizer:
                     )
                 )
             loss = self._training_loss_for(store, train_indices)
-            with self._distributed(distribution):
-                return self._compiled_training_model(learning_rate, loss).fit(
-                    training,
-                    validation_data=validation,
-                    epochs=epochs,
-                    callbacks=[*(callbacks or []), *guards],
-                    verbose=verbose,
-                )
+            trained = self if distribution is None else self._twin_under(distribution)
+            try:
+                with contextlib.nullcontext() if distribution is None else distribution.scope():
+                    return trained._compiled_training_model(learning_rate, loss).fit(
+                        training,
+                        validation_data=validation,
+                        epochs=epochs,
+                        callbacks=[*(callbacks or []), *guards],
+                        verbose=verbose,
+                    )
+            finally:
+                if trained is not self:
+                    self.head.set_weights(trained.head.get_weights())
         finally:
             store.close()
 
-    def _distributed(self, distribution):
-        """The scope to train in; the model is rebuilt under a new distribution."""
-        if distribution is None:
-            return contextlib.nullcontext()
+    def _twin_under(self, distribution):
+        """This colorizer rebuilt under `distribution`, with the same weights.
+
+        Variables must be created under the distribution (mirrored or
+        replicated); the twin is kept for later fits with the same one, and
+        `fit` copies its head's weights back after training.
+        """
         if not hasattr(distribution, "scope"):
             raise ValueError(
                 "`distribution` must be a keras.distribution.Distribution (JAX) or a "
                 f"tf.distribute.Strategy (TensorFlow). Received: distribution={distribution!r}"
             )
-        if distribution is not self._distribution:
-            # Variables must be created under the distribution (mirrored or
-            # replicated), so the network is built again there.
+        helpers = self._helpers
+        if helpers.distribution is not distribution:
             with distribution.scope():
-                model = self._build_network(backbone_weights=None)
-                model.set_weights(self._model.get_weights())
-            self._attach(model)
-            self._distribution = distribution
-        return distribution.scope()
+                twin = type(self).from_config(self.get_config())
+            helpers.twin, helpers.distribution = twin, distribution
+        helpers.twin.set_weights(self.get_weights())
+        return helpers.twin
 
     def _training_store(self, data, stored_size, cache_dir, verbose, views_per_image):
         show_progress = verbose not in (0, False)
@@ -482,26 +492,26 @@ class Colorizer:
 
         With mid-level features: a pair (embeddings, feature maps).
         """
-        if self._embedder is None:
+        if self._helpers.embedder is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
-            outputs = self._embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
-            self._embedder = keras.Model(rgb, outputs, name="embedder")
-        outputs = self._embedder.predict_on_batch(rgb_batch)
-        if self._config["mid_level_features"]:
+            outputs = self.embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
+            self._helpers.embedder = keras.Model(rgb, outputs, name="embedder")
+        outputs = self._helpers.embedder.predict_on_batch(rgb_batch)
+        if self._settings["mid_level_features"]:
             return tuple(np.asarray(output) for output in outputs)
         return np.asarray(outputs)
 
     def _backbone_id(self):
         """Names the backbone by its weights, so a changed backbone rebuilds caches."""
         digest = hashlib.sha256()
-        for weight in self._embedding.weights:
+        for weight in self.embedding.weights:
             digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-        mid_level = "-mid_level" if self._config["mid_level_features"] else ""
-        return f"{self._config['backbone']}-{digest.hexdigest()[:16]}{mid_level}"
+        mid_level = "-mid_level" if self._settings["mid_level_features"] else ""
+        return f"{self._settings['backbone']}-{digest.hexdigest()[:16]}{mid_level}"
 
     def _training_loss_for(self, store, indices, sample_size=2048):
         """The loss of `fit`; rebalancing weights come from the training images."""
-        if not self._config["loss"].startswith("rebalanced"):
+        if not self._settings["loss"].startswith("rebalanced"):
             return self._loss()
         rng = np.random.default_rng(0)
         sample = np.sort(rng.permutation(indices)[:sample_size])
@@ -530,38 +540,42 @@ class Colorizer:
         >>> trainer.train_on_batch({"rgb": rgb, "embedding": vectors}, rgb)  # doctest: +SKIP
         """
         check_positive_number("learning_rate", learning_rate)
-        return self._compiled_training_model(learning_rate, self._training_loss or self._loss())
+        loss = self._helpers.training_loss or self._loss()
+        return self._compiled_training_model(learning_rate, loss)
 
     def _compiled_training_model(self, learning_rate, loss=chroma_mse):
-        if self._training_model is None:
+        helpers = self._helpers
+        if helpers.training_model is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
-            names = ["embedding", "mid_level"][: len(self._head.inputs) - 1]
+            names = ["embedding", "mid_level"][: len(self.head.inputs) - 1]
             embedded = [
                 keras.Input(head_input.shape[1:], name=name)
-                for name, head_input in zip(names, self._head.inputs[1:], strict=True)
+                for name, head_input in zip(names, self.head.inputs[1:], strict=True)
             ]
             inputs = {"rgb": rgb, **dict(zip(names, embedded, strict=True))}
             lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
             if self._classifies:
                 # Train on the bin logits; the annealed mean is for colorizing.
-                features = self._head.get_layer("encoder")(lightness)
-                fused = self._head.get_layer("fusion")([features, *embedded])
-                chroma = self._head.get_layer("decoder")(fused)
+                features = self.head.get_layer("encoder")(lightness)
+                fused = self.head.get_layer("fusion")([features, *embedded])
+                chroma = self.head.get_layer("decoder")(fused)
             else:
-                chroma = self._head([lightness, *embedded])
+                chroma = self.head([lightness, *embedded])
             model = keras.Model(inputs, chroma, name="trainer")
             optimizer = keras.optimizers.Adam(learning_rate)
-            if self._config.get("dtype_policy") == "mixed_float16":
+            if self._settings["dtype_policy"] == "mixed_float16":
                 # float16 gradients underflow without loss scaling.
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             model.compile(optimizer=optimizer, loss=loss)
-            self._training_model = model
+            helpers.training_model = model
         else:
-            self._training_model.optimizer.learning_rate = learning_rate
-            if loss is not self._training_loss:
-                self._training_model.compile(optimizer=self._training_model.optimizer, loss=loss)
-        self._training_loss = loss
-        return self._training_model
+            helpers.training_model.optimizer.learning_rate = learning_rate
+            if loss is not helpers.training_loss:
+                helpers.training_model.compile(
+                    optimizer=helpers.training_model.optimizer, loss=loss
+                )
+        helpers.training_loss = loss
+        return helpers.training_model
 
     # Presets and files.
 
@@ -571,41 +585,44 @@ class Colorizer:
 
         Example:
         >>> sorted(Colorizer.presets())  # doctest: +SKIP
-        ['demo']
+        ['koala-lite0']
         """
         return {name: get_preset(name) for name in available_presets()}
 
     @classmethod
     def from_preset(cls, preset, sha256=None, verbose=True):
-        """A trained `Colorizer` from a preset name, a local `.keras` file or a URL.
+        """A trained `Colorizer` from a preset name, a preset folder, a `.keras` file or a URL.
 
-        A preset's weights are downloaded on first use into
-        `$DEEPKOALA_HOME/weights`, checked against their sha256, and loaded
-        from there afterwards. A URL must point at a `.keras` file; pass its
-        `sha256` to have it checked.
+        A registered preset's files are used from the package data when
+        they ship with deepkoala, else downloaded on first use into
+        `$DEEPKOALA_HOME/weights/<name>/`, and always checked against their
+        sha256. A folder is one written by `save_to_preset` (the bundled
+        presets are such folders); a URL must point at a `.keras` file: pass
+        its `sha256` to have it checked.
 
         Args:
-            preset: a name from `Colorizer.presets()`, a path, or a URL.
+            preset: a name from `Colorizer.presets()`, a folder, a `.keras`
+                file, or a URL.
             sha256: the expected digest of a file given by URL.
             verbose: show a progress bar while downloading.
 
         Raises:
-            ValueError: an unknown name (the message lists the known ones).
+            ValueError: an unknown name (the message lists the known ones),
+                or a file or folder that is not a saved colorizer.
             deepkoala.download.WeightsUnavailableError: the file cannot be had;
                 the message says which file to put where.
 
         Example:
         >>> colorizer = Colorizer.from_preset("koala-lite0")  # doctest: +SKIP
+        >>> colorizer = Colorizer.from_preset("my_preset/")  # doctest: +SKIP
         """
         preset = os.fspath(preset)
         if is_preset_name(preset):
-            spec = get_preset(preset)
-            path = weights_file(spec.file_name, spec.sha256, verbose=verbose)
-            colorizer = cls(**spec.config, backbone_weights=None)
-            colorizer.model.load_weights(path)
-            return colorizer
-        if preset.startswith(("http://", "https://")):
+            preset = get_preset(preset).path(verbose=verbose)
+        elif preset.startswith(("http://", "https://")):
             return cls._from_url(preset, sha256, verbose)
+        if os.path.isdir(preset):
+            return cls._from_preset_folder(preset)
         if os.path.isfile(preset) or preset.endswith(".keras") or os.sep in preset:
             return cls.load(preset)
         get_preset(preset)  # raises the error that lists the known presets
@@ -625,6 +642,84 @@ class Colorizer:
                 os.remove(local)
         # Only a download that loads as a colorizer is renamed into place.
         return cls.load(fetch(url, local, sha256, verbose=verbose, validate=cls.load))
+
+    @classmethod
+    def _from_preset_folder(cls, folder):
+        """Load a folder written by `save_to_preset`."""
+        config_path = os.path.join(folder, CONFIG_FILE)
+        if not os.path.isfile(config_path):
+            raise ValueError(
+                f"{folder} is not a deepkoala preset folder: it has no {CONFIG_FILE} "
+                "(Colorizer.save_to_preset writes one)."
+            )
+        serialized = read_json(config_path)
+        backbone_path = os.path.join(folder, BACKBONE_WEIGHTS_FILE)
+        # Without a backbone file, the backbone is its published ImageNet one.
+        imagenet = not os.path.isfile(backbone_path)
+        colorizer = cls._deserialize(
+            serialized, config_path, backbone_weights="imagenet" if imagenet else None
+        )
+        colorizer.head.load_weights(os.path.join(folder, HEAD_WEIGHTS_FILE))
+        if not imagenet:
+            colorizer.embedding.load_weights(backbone_path)
+        colorizer._helpers.backbone_is_imagenet = imagenet
+        return colorizer
+
+    @classmethod
+    def _deserialize(cls, serialized, source, **overrides):
+        """A `Colorizer` from Keras' serialized form, its settings checked."""
+        config = serialized.get("config")
+        if serialized.get("class_name") != cls.__name__ or not isinstance(config, dict):
+            raise ValueError(f"{source} does not describe a deepkoala Colorizer.")
+        try:
+            return cls.from_config({**config, **overrides})
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{source} holds invalid settings: {error}") from error
+
+    def save_to_preset(self, folder, float16=False):
+        """Save as a preset folder, the format of the bundled presets.
+
+        The folder gets `config.json` (this colorizer's Keras config),
+        `metadata.json`, `head.weights.h5` and, unless the backbone has its
+        published ImageNet weights (then they are not copied), the
+        backbone's `backbone.weights.h5`. It is written under a temporary
+        name and renamed into place when complete; an existing non-empty
+        folder is refused, not overwritten.
+
+        Args:
+            folder: a new (or empty) folder.
+            float16: store the weights in float16 (half the size; outputs
+                change by about 1e-3).
+
+        Example:
+        >>> colorizer.save_to_preset("my_preset")  # doctest: +SKIP
+        >>> Colorizer.from_preset("my_preset")  # doctest: +SKIP
+        """
+        folder = os.path.abspath(os.fspath(folder))
+        if os.path.exists(folder) and not (os.path.isdir(folder) and not os.listdir(folder)):
+            raise FileExistsError(
+                f"{folder} exists and is not an empty folder; nothing was written."
+            )
+        parent = os.path.dirname(folder)
+        os.makedirs(parent, exist_ok=True)
+        partial = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.partial-", dir=parent)
+        try:
+            with open(os.path.join(partial, CONFIG_FILE), "w", encoding="utf-8") as file:
+                json.dump(keras.saving.serialize_keras_object(self), file, indent=1)
+            with open(os.path.join(partial, METADATA_FILE), "w", encoding="utf-8") as file:
+                metadata = {"deepkoala_version": __version__, "keras_version": keras.__version__}
+                json.dump(metadata, file, indent=1)
+            parts = [(self.head, HEAD_WEIGHTS_FILE)]
+            if not self._helpers.backbone_is_imagenet:
+                parts.append((self.embedding, BACKBONE_WEIGHTS_FILE))
+            for part, file_name in parts:
+                path = os.path.join(partial, file_name)
+                save_float16_weights(part, path) if float16 else part.save_weights(path)
+            if os.path.isdir(folder):
+                os.rmdir(folder)  # empty, checked above
+            os.replace(partial, folder)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
     # Files.
 
@@ -651,60 +746,116 @@ class Colorizer:
             )
         size = self.image_size
         # Keras exports only models that have been called once.
-        self._model(np.zeros((1, size, size, 1), dtype=np.float32))
+        self(np.zeros((1, size, size, 1), dtype=np.float32))
         try:
-            self._model.export(os.fspath(path), format=format, verbose=False)
+            super().export(os.fspath(path), format=format, verbose=False)
         except ImportError as error:
             raise ImportError(
                 f"Exporting to {format} needs extra packages: pip install deepkoala[export] "
                 f"({error})"
             ) from error
 
-    def save(self, path):
-        """Save model and settings to a `.keras` file.
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Save to a `.keras` file with Keras' own machinery.
+
+        The file is written under a temporary name beside `filepath` and
+        renamed into place when complete, so an interrupted save never
+        leaves a broken file under the final name.
 
         Example:
         >>> colorizer.save("mine.keras")  # doctest: +SKIP
         """
-        path = os.fspath(path)
+        path = os.fspath(filepath)
         if not path.endswith(".keras"):
             raise ValueError(f"The file name must end in .keras. Received: path={path!r}")
-        self._model.save(path)
-        config = dict(self._config, backbone_weights=None)
-        with zipfile.ZipFile(path, "a") as archive:
-            archive.writestr(_CONFIG_ENTRY, json.dumps(config))
+        if os.path.exists(path) and not overwrite:
+            raise FileExistsError(f"{path} exists already; nothing was written.")
+        partial = f"{path[: -len('.keras')]}.partial-{os.getpid()}.keras"
+        try:
+            super().save(partial, **kwargs)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
 
     @classmethod
     def load(cls, path):
-        """Load a `Colorizer` saved by `save` (Keras safe mode: no pickled code).
+        """Load a colorizer saved by `save` (a `.keras` file) or `save_to_preset` (a folder).
+
+        Keras' safe mode: no pickled code runs. Files saved by deepkoala 0.1
+        (whose settings sit in an extra `deepkoala.json` entry) load too.
 
         Example:
         >>> colorizer = Colorizer.load("mine.keras")  # doctest: +SKIP
         """
         path = os.fspath(path)
+        if os.path.isdir(path):
+            return cls._from_preset_folder(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No such file: {path}")
         not_ours = f"{path} is not a deepkoala .keras file (saved by Colorizer.save)."
         try:
             with zipfile.ZipFile(path) as archive:
-                # Bounded: the settings are a few hundred bytes, and they are
-                # read before Keras' own checks of the archive.
-                if archive.getinfo(_CONFIG_ENTRY).file_size > _MAX_CONFIG_BYTES:
-                    raise ValueError(f"{not_ours} Its settings entry is too large.")
-                with archive.open(_CONFIG_ENTRY) as entry:
-                    config = json.loads(entry.read(_MAX_CONFIG_BYTES + 1))
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as error:
+                # Bounded reads: settings are a few kilobytes, and they are
+                # read before Keras builds anything from them.
+                entries = {}
+                for name in ("config.json", _LEGACY_CONFIG_ENTRY):
+                    if name not in archive.namelist():
+                        continue
+                    if archive.getinfo(name).file_size > MAX_SETTINGS_BYTES:
+                        raise ValueError(f"{not_ours} Its {name} is too large.")
+                    entries[name] = json.loads(archive.read(name))
+        except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(not_ours) from error
-        if not isinstance(config, dict):
+        if not all(isinstance(entry, dict) for entry in entries.values()):
             raise ValueError(f"{not_ours} Its settings are not a JSON object.")
+        if _LEGACY_CONFIG_ENTRY in entries:
+            return cls._from_legacy_file(path, entries[_LEGACY_CONFIG_ENTRY])
+        if "config.json" not in entries:
+            raise ValueError(not_ours)
+        # Built (and its settings checked) before Keras reads the weights.
+        cls._deserialize(entries["config.json"], path)
         try:
-            checked = _checked_config(**config)
+            colorizer = keras.saving.load_model(path, compile=False)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"{path} could not be loaded: {error}") from error
+        if not isinstance(colorizer, cls):
+            raise ValueError(not_ours)
+        return colorizer
+
+    @classmethod
+    def _from_legacy_file(cls, path, settings):
+        """A file of deepkoala 0.1: a plain functional model plus a settings entry."""
+        # 0.1 wrote every setting; a missing one means another file.
+        missing = sorted({"backbone", "image_size", "encoder_filters"} - set(settings))
+        try:
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+            colorizer = cls(**{**settings, "backbone_weights": None})
+            network = keras.saving.load_model(path, compile=False)
+            for part in (colorizer.head, colorizer.embedding):
+                part.set_weights(network.get_layer(part.name).get_weights())
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path} holds invalid settings: {error}") from error
-        colorizer = cls.__new__(cls)
-        colorizer._config = checked
-        colorizer._attach(keras.saving.load_model(path, compile=False))
         return colorizer
+
+
+class _Helpers:
+    """What a `Colorizer` builds on demand, kept out of Keras' layer tracking.
+
+    Attributes assigned on a `keras.Model` are tracked (a training model
+    would become a sub-layer and be saved); a plain object's are not.
+    """
+
+    def __init__(self):
+        self.training_model = None
+        self.training_loss = None
+        self.embedder = None
+        self.twin = None
+        self.distribution = None
+        # Whether the backbone holds its published ImageNet weights (then a
+        # preset folder need not copy them).
+        self.backbone_is_imagenet = False
 
 
 class StopOnNaN(keras.callbacks.Callback):

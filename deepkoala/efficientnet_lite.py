@@ -20,36 +20,23 @@ going to the bottom/right (3x3 stride 2: 0 before, 1 after; 5x5 stride 2:
 `ZeroPadding2D` and "valid" padding, identical on every backend; stride-1
 convolutions have odd kernels and symmetric "same" padding.
 
-Weights file format (HDF5): one group per layer that has weights, named as
-the layer; in it one dataset per weight, named by the Keras weight name
-("kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance").
-Arrays are stored as float16 and cast to the variables' dtype when loaded.
-Kernels are in Keras layout: Conv2D (kh, kw, in, out), DepthwiseConv2D
-(kh, kw, channels, 1), Dense (in, out). `tools/convert_efficientnet_lite0.py`
-writes the bundled file from the PyTorch weights and checks the port; it
-rounds to float16 with error compensation, which keeps the logits within
-1e-2 of PyTorch's where plain rounding drifts by ~0.07 (see
-data/efficientnet_lite0_CONVERSION.md and data/efficientnet_lite0_LICENSE.txt).
+Weights: a Keras `.weights.h5` file (float16 arrays, cast to the variables'
+dtype when loaded). `tools/convert_efficientnet_lite0.py` writes the bundled
+one from the PyTorch weights and checks the port; it rounds to float16 with
+error compensation, which keeps the logits within 1e-2 of PyTorch's where
+plain rounding drifts by ~0.07 (see data/efficientnet_lite0_CONVERSION.md and
+data/efficientnet_lite0_LICENSE.txt). Which file "imagenet" means is decided
+by the backbone registry (`deepkoala.backbones`), not here.
 """
 
 import os
 
-import h5py
 import keras
-import numpy as np
 from keras import layers
-
-from deepkoala.download import file_sha256
-from deepkoala.presets import weights_file
 
 PREPROCESS_SCALE = 1.0 / 128.0
 PREPROCESS_OFFSET = -127.0 / 128.0
 INPUT_SIZE = 224
-
-BUNDLED_WEIGHTS = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "data", "efficientnet_lite0_imagenet.weights.h5"
-)
-BUNDLED_WEIGHTS_SHA256 = "d8a2ae36aac046365f8c5c1196d9c662dd7b08a318cc316d130c5f2242c3ae70"
 
 # Stages of EfficientNet-Lite0 (efficientnet_lite_builder.py block strings
 # without "_se0.25"): kernel, stride, expand ratio, output channels, repeats.
@@ -160,29 +147,33 @@ def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
     128`). The output is the ImageNet class logits, without softmax.
 
     Args:
-        weights: None for a random initialization, "imagenet" for the bundled
-            ImageNet weights (checked against `BUNDLED_WEIGHTS_SHA256`), or
-            the path of a weights file in this module's HDF5 format.
+        weights: None for a random initialization, or the path of a Keras
+            `.weights.h5` file (the ImageNet one ships with deepkoala:
+            `Colorizer(backbone="efficientnet_lite0")` finds it).
         name: the model's name.
 
     Returns:
         A `keras.Model`.
 
     Raises:
-        ValueError: `weights` is neither None, "imagenet" nor an existing
-            file; the bundled file's sha256 differs from the expected one; or
-            the file does not match the model (see `load_weights_file`).
+        ValueError: `weights` is neither None nor an existing file, or the
+            file does not match the model.
 
     Example:
     >>> import numpy as np
-    >>> model = efficientnet_lite0(weights="imagenet")  # doctest: +SKIP
+    >>> model = efficientnet_lite0("efficientnet_lite0_imagenet.weights.h5")  # doctest: +SKIP
     >>> image = np.zeros((1, 224, 224, 3), "float32")  # an RGB image in [0, 255]
     >>> logits = model(image * PREPROCESS_SCALE + PREPROCESS_OFFSET)  # doctest: +SKIP
     >>> tuple(logits.shape)  # doctest: +SKIP
     (1, 1000)
     """
-    path = _weights_path(weights)
-    conv_init, dense_init = _initializers(random=path is None)
+    if weights is not None and not (
+        isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
+    ):
+        raise ValueError(
+            f"`weights` must be None or the path of a weights file. Received: weights={weights!r}"
+        )
+    conv_init, dense_init = _initializers(random=weights is None)
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
     x, padding = _padded(inputs, 3, 2, "stem_pad")
     x = _conv(x, _STEM_FILTERS, 3, "stem_conv", conv_init, strides=2, padding=padding)
@@ -216,90 +207,6 @@ def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
     x = layers.Dropout(_DROPOUT_RATE, name="top_dropout")(x)
     outputs = layers.Dense(_NUM_CLASSES, kernel_initializer=dense_init, name="predictions")(x)
     model = keras.Model(inputs, outputs, name=name)
-    if path is not None:
-        load_weights_file(model, path)
+    if weights is not None:
+        model.load_weights(weights)
     return model
-
-
-def _weights_path(weights):
-    """The file to load for `weights`, checked before the model is built."""
-    if weights is None:
-        return None
-    if isinstance(weights, str) and weights == "imagenet":
-        if not os.path.isfile(BUNDLED_WEIGHTS):
-            # An install without the package data fetches the file like a preset.
-            return weights_file(os.path.basename(BUNDLED_WEIGHTS), BUNDLED_WEIGHTS_SHA256)
-        actual = file_sha256(BUNDLED_WEIGHTS)
-        if actual != BUNDLED_WEIGHTS_SHA256:
-            raise ValueError(
-                f"The bundled weights file {BUNDLED_WEIGHTS} is corrupt: sha256 expected "
-                f"{BUNDLED_WEIGHTS_SHA256}, actual {actual}"
-            )
-        return BUNDLED_WEIGHTS
-    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
-        return os.fspath(weights)
-    raise ValueError(
-        '`weights` must be None, "imagenet" or the path of a weights file. '
-        f"Received: weights={weights!r}"
-    )
-
-
-def load_weights_file(model, path):
-    """Load a weights file of this module's HDF5 format into `model`.
-
-    Every layer of `model` that has weights must have a group of the same
-    name in the file, holding exactly its weights by name and shape, and the
-    file may hold no other layers. Everything is checked before any weight is
-    assigned, so a mismatched file leaves the model unchanged. float16
-    arrays are cast to the variables' dtype.
-
-    Args:
-        model: a `keras.Model`, e.g. from `efficientnet_lite0()`.
-        path: the HDF5 file.
-
-    Raises:
-        ValueError: a layer or weight is missing, unexpected or of another
-            shape; the message names it.
-
-    Example:
-    >>> model = efficientnet_lite0()  # doctest: +SKIP
-    >>> load_weights_file(model, BUNDLED_WEIGHTS)  # doctest: +SKIP
-    """
-    assignments = []
-    with h5py.File(path, "r") as file:
-        expected_layers = set()
-        for layer in model.layers:
-            if not layer.weights:
-                continue
-            expected_layers.add(layer.name)
-            if layer.name not in file:
-                raise ValueError(f"Layer {layer.name!r} is missing from the weights file {path}")
-            group = file[layer.name]
-            names = [variable.name for variable in layer.weights]
-            unexpected = sorted(set(group) - set(names))
-            if unexpected:
-                raise ValueError(
-                    f"Layer {layer.name!r} of the weights file {path} has unexpected weights "
-                    f"{unexpected}; the model's layer has {names}"
-                )
-            for variable in layer.weights:
-                if variable.name not in group:
-                    raise ValueError(
-                        f"Weight {variable.name!r} of layer {layer.name!r} is missing from the "
-                        f"weights file {path}"
-                    )
-                dataset = group[variable.name]
-                if tuple(dataset.shape) != tuple(variable.shape):
-                    raise ValueError(
-                        f"Weight {variable.name!r} of layer {layer.name!r} has shape "
-                        f"{tuple(dataset.shape)} in the weights file {path}, but the model "
-                        f"expects {tuple(variable.shape)}"
-                    )
-                assignments.append((variable, np.asarray(dataset[()], dtype=variable.dtype)))
-        unexpected_layers = sorted(set(file) - expected_layers)
-        if unexpected_layers:
-            raise ValueError(
-                f"The weights file {path} has layers the model lacks: {unexpected_layers}"
-            )
-    for variable, value in assignments:
-        variable.assign(value)

@@ -1,30 +1,33 @@
-"""The registry of named, trained colorizers and of the weight files they use.
+"""The registry of named, trained colorizers.
 
-Each preset names a weights file (HDF5, never a pickle), where to download it,
-its sha256, the `Colorizer` settings it was trained with, what it was trained
-on and its measured scores. Files are kept in `$DEEPKOALA_HOME/weights`
-after the first download; files that ship inside the package are used in
-place.
+A preset is a folder in the same format as `Colorizer.save_to_preset`
+writes (keras-hub's layout): `config.json` (the `Colorizer`'s Keras config),
+`metadata.json`, `head.weights.h5` and, when the backbone's weights are not
+its published ImageNet ones, `backbone.weights.h5`; a released preset also
+carries `training.json`, its training record. A registered preset names its
+files and their sha256: shipped ones are used in place from the package
+data, others are downloaded once into `$DEEPKOALA_HOME/weights/<name>/`.
+A user's own saved folder (or `.keras` file) can be registered too.
 """
 
 import dataclasses
 import json
 import os
-import tempfile
 
-import h5py
-import numpy as np
-
-from deepkoala.download import fetch
-from deepkoala.paths import deepkoala_home
-
-# Where released weight files live; `$DEEPKOALA_WEIGHTS_URL` replaces it (a mirror).
-DEFAULT_WEIGHTS_URL = "https://github.com/deepkoala/deepkoala/releases/download/weights-v1"
+from deepkoala.weights import PACKAGE_DATA, weights_dir, weights_file
 
 # The preset used wherever none is named (the command line, the README).
 DEFAULT_PRESET = "koala-lite0"
 
-_PACKAGE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+# Files of a preset folder.
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+HEAD_WEIGHTS_FILE = "head.weights.h5"
+BACKBONE_WEIGHTS_FILE = "backbone.weights.h5"
+TRAINING_RECORD_FILE = "training.json"
+
+# Settings files are a few kilobytes; a larger one is not ours.
+MAX_SETTINGS_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,38 +36,88 @@ class Preset:
 
     Attributes:
         name: the registry name, as passed to `Colorizer.from_preset`.
-        file_name: the HDF5 weights file of the whole model.
-        sha256: that file's sha256 hex digest.
-        config: the `Colorizer` arguments (backbone, image_size, widths).
         description: one line for listings.
+        files: {file name: sha256} of a released preset folder; empty for
+            a `location` on disk.
+        location: a preset folder or `.keras` file on disk (your own
+            presets); "" for released ones (package data or download).
         trained_on: the training data, its size and the training time.
         scores: measured figures (e.g. {"psnr": ..., "gray_psnr": ...}).
-        record: the training record (JSON) shipped in the package data, or
-            "": source packages, photos and their licences, views, loss,
-            steps, time and held-out figures.
+
+    Example:
+    >>> register_preset(Preset("mine", "my cats", location="mine_preset/"))  # doctest: +SKIP
+    >>> Colorizer.from_preset("mine")  # doctest: +SKIP
     """
 
     name: str
-    file_name: str
-    sha256: str
-    config: dict
     description: str
+    files: dict = dataclasses.field(default_factory=dict)
+    location: str = ""
     trained_on: str = ""
     scores: dict = dataclasses.field(default_factory=dict)
-    record: str = ""
+
+    def path(self, verbose=True):
+        """The local folder (or `.keras` file), every file fetched and checked.
+
+        Example:
+        >>> get_preset(DEFAULT_PRESET).path()  # doctest: +SKIP
+        '.../deepkoala/data/koala-lite0'
+        """
+        if self.location:
+            return self.location
+        paths = [
+            weights_file(f"{self.name}/{name}", sha256, verbose=verbose)
+            for name, sha256 in sorted(self.files.items())
+        ]
+        return os.path.dirname(paths[0])
+
+    def _local_json(self, file_name):
+        """A JSON file of the preset if it is on disk already (nothing is downloaded)."""
+        if self.location:
+            folders = [self.location]
+        else:
+            folders = [os.path.join(place, self.name) for place in (PACKAGE_DATA, weights_dir())]
+        for folder in folders:
+            path = os.path.join(folder, file_name)
+            if os.path.isfile(path):
+                return read_json(path)
+        return {}
+
+    def config(self):
+        """The `Colorizer` arguments, when the preset is on disk; else {}.
+
+        Example:
+        >>> get_preset(DEFAULT_PRESET).config()["backbone"]  # doctest: +SKIP
+        'efficientnet_lite0'
+        """
+        return self._local_json(CONFIG_FILE).get("config", {})
 
     def training_record(self):
-        """The training record as a dict, or {} when none ships with the package.
+        """The training record, when it is on disk; else {}.
 
         Example:
         >>> get_preset(DEFAULT_PRESET).training_record()["views_per_image"]  # doctest: +SKIP
         8
         """
-        path = os.path.join(_PACKAGE_DATA, self.record) if self.record else ""
-        if not os.path.isfile(path):
-            return {}
+        return self._local_json(TRAINING_RECORD_FILE)
+
+
+def read_json(path):
+    """A small JSON object from `path`; `ValueError` for anything else.
+
+    Example:
+    >>> read_json("mine_preset/config.json")  # doctest: +SKIP
+    """
+    if os.path.getsize(path) > MAX_SETTINGS_BYTES:
+        raise ValueError(f"{path} is too large to be a deepkoala settings file.")
+    try:
         with open(path, encoding="utf-8") as file:
-            return json.load(file)
+            value = json.load(file)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a JSON file ({error}).") from error
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} does not hold a JSON object.")
+    return value
 
 
 _PRESETS = {}
@@ -76,10 +129,13 @@ def register_preset(preset):
     """Add a `Preset` to the registry, replacing one of the same name.
 
     Example:
-    >>> register_preset(Preset("mine", "mine.weights.h5", "0" * 64, {}, "my own"))
+    >>> register_preset(Preset("mine", "my own", location="mine_preset/"))
+    >>> unregister_preset("mine")
     """
     if not isinstance(preset, Preset):
         raise ValueError(f"Expected a `Preset`, received preset={preset!r}")
+    if not preset.files and not preset.location:
+        raise ValueError(f"A preset needs `files` or a `location`. Received: preset={preset!r}")
     _PRESETS[preset.name] = preset
 
 
@@ -107,89 +163,22 @@ def available_presets():
     return sorted(_PRESETS)
 
 
-def weights_url(file_name):
-    """The download URL of a weights file, honouring `$DEEPKOALA_WEIGHTS_URL`.
-
-    Example:
-    >>> weights_url("demo.weights.h5").endswith("/demo.weights.h5")
-    True
-    """
-    base = os.environ.get("DEEPKOALA_WEIGHTS_URL") or DEFAULT_WEIGHTS_URL
-    return f"{base.rstrip('/')}/{file_name}"
-
-
-def weights_dir():
-    """Where downloaded weight files are kept: `$DEEPKOALA_HOME/weights`."""
-    return os.path.join(deepkoala_home(), "weights")
-
-
-def weights_file(file_name, sha256, verbose=True):
-    """The local path of a weights file: shipped in the package, cached, or downloaded.
-
-    Example:
-    >>> path = weights_file(preset.file_name, preset.sha256)  # doctest: +SKIP
-    """
-    bundled = os.path.join(_PACKAGE_DATA, file_name)
-    if os.path.isfile(bundled):
-        # Shipped files are checked like downloads: a damaged install must not
-        # load silently.
-        return fetch(weights_url(file_name), bundled, sha256, verbose=verbose)
-    return fetch(weights_url(file_name), os.path.join(weights_dir(), file_name), sha256, verbose)
-
-
-def save_float16_weights(model, path):
-    """Save `model`'s weights as a Keras `.weights.h5` file with float16 arrays.
-
-    Halves the file; Keras casts the arrays back to the variables' float32
-    when loading with `model.load_weights(path)`.
-
-    Example:
-    >>> save_float16_weights(colorizer.model, "demo.weights.h5")  # doctest: +SKIP
-    """
-    path = os.fspath(path)
-    if not path.endswith(".weights.h5"):
-        raise ValueError(f"The file name must end in .weights.h5. Received: path={path!r}")
-    with tempfile.TemporaryDirectory() as scratch:
-        full = os.path.join(scratch, "full.weights.h5")
-        model.save_weights(full)
-        with h5py.File(full, "r") as source, h5py.File(path, "w") as target:
-            target.attrs.update(source.attrs)
-
-            def copy(name, item):
-                if isinstance(item, h5py.Group):
-                    target.require_group(name).attrs.update(item.attrs)
-                    return
-                data = item[()]
-                if data.dtype == np.float32:
-                    if data.size and np.abs(data).max() > np.finfo(np.float16).max:
-                        raise ValueError(f"Weight {name} does not fit in float16.")
-                    data = data.astype(np.float16)
-                target.create_dataset(name, data=data).attrs.update(item.attrs)
-
-            source.visititems(copy)
-
-
-# Trained by tools/train_preset.py (record: data/koala-lite0_TRAINING.json); the
-# scores are `deepkoala evaluate` of this float16 file on the 52 held-out photos of
-# tools/make_demo_dataset.py's set (--max-short-side 768).
+# Released by tools/export_preset.py (its training record: data/koala-lite0/training.json);
+# the scores are `deepkoala evaluate` of this float16 preset on the 52 held-out photos
+# of tools/make_demo_dataset.py's set (--max-short-side 768).
 register_preset(
     Preset(
         name="koala-lite0",
-        file_name="koala-lite0.weights.h5",
-        sha256="f28f5a37998874070f20552098f35aa0ca570fcc88d0d29c65d286aac940c161",
-        config={
-            "backbone": "efficientnet_lite0",
-            "image_size": 192,
-            "encoder_filters": (32, 64, 64, 128, 128, 256, 256, 128),
-            "fusion_filters": 128,
-            "decoder_filters": (64, 32, 32, 16),
-            "loss": "classification",
-            "temperature": 0.38,
-        },
         description=(
             "Half-width head on EfficientNet-Lite0 that classifies a*b* (annealed mean), "
             "trained on 332 openly licensed photos; ships with deepkoala, works offline"
         ),
+        files={
+            "config.json": "889d037af0a0286d7be9ca88d77a0cd5cff09717e88af0c86869433ce90db979",
+            "head.weights.h5": "d0e9ad1677cda607c936e3ca44ed65b20058a27ef37bfbec097598ae23f87339",
+            "metadata.json": "1451ce2225cb3e224fea74b6aa632a779abf2338d279563ac411f4f97ca6a190",
+            "training.json": "0c00d0fb7e37720c6e97925c76f05b304416b103589bfd127d1d99afe806265c",
+        },
         trained_on=(
             "332 photos from Debian packages and scikit-learn/scikit-image samples "
             "(tools/make_demo_dataset.py --max-short-side 768), 8 views each, 4291 steps "
@@ -208,7 +197,6 @@ register_preset(
             "gray_colorfulness": 0.0,
             "original_colorfulness": 48.3059,
         },
-        record="koala-lite0_TRAINING.json",
     )
 )
 _ALIASES["demo"] = "koala-lite0"

@@ -8,7 +8,7 @@ from skimage import color as skcolor
 from skimage import data
 
 from deepkoala import Colorizer, metrics
-from deepkoala.presets import DEFAULT_PRESET, get_preset, weights_file
+from deepkoala.presets import DEFAULT_PRESET, get_preset
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,18 @@ def bundled():
 
 def test_the_default_preset_ships_with_its_record_and_package_data_stays_small():
     preset = Colorizer.presets()[DEFAULT_PRESET]
-    weights_file(preset.file_name, preset.sha256)  # present, with the right hash
     data_folder = os.path.join(os.path.dirname(os.path.dirname(__file__)), "deepkoala", "data")
-    total = sum(os.path.getsize(os.path.join(data_folder, f)) for f in os.listdir(data_folder))
+    # Shipped: every file present with the right hash, nothing downloaded.
+    assert preset.path() == os.path.join(data_folder, DEFAULT_PRESET)
+    total = sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(data_folder)
+        for name in names
+    )
     assert total < 40 * 1024 * 1024
-    assert preset.config["backbone"] == "efficientnet_lite0"
+    # The backbone's weights ship once, beside the preset, not inside it.
+    assert "backbone.weights.h5" not in preset.files
+    assert preset.config()["backbone"] == "efficientnet_lite0"
     assert preset.scores["psnr"] > preset.scores["gray_psnr"]
     assert preset.scores["colorfulness"] >= 0.6 * preset.scores["original_colorfulness"]
     record = preset.training_record()

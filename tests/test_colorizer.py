@@ -152,7 +152,7 @@ def test_fit_on_a_folder_builds_the_cache_once(tmp_path, monkeypatch, tiny_color
     tiny_colorizer.fit(photos, epochs=2, batch_size=4, cache_dir=cache, verbose=0)
     assert counter.calls == calls_after_first_fit
     backbone = tiny_colorizer.embedding
-    assert all(layer is not backbone for layer in tiny_colorizer._training_model.layers)
+    assert all(layer is not backbone for layer in tiny_colorizer.training_model().layers)
 
     # A changed folder rebuilds the cache.
     time.sleep(0.01)

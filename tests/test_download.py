@@ -78,16 +78,17 @@ def home(tmp_path, monkeypatch, server):
 
 @pytest.fixture
 def tiny_preset(tmp_path, server, tiny_colorizer):
-    path = tmp_path / "tiny.weights.h5"
-    tiny_colorizer.model.save_weights(path)
-    data = path.read_bytes()
-    server.httpd.files["tiny.weights.h5"] = data
+    folder = tmp_path / "tiny-preset"
+    tiny_colorizer.save_to_preset(folder)
+    files = {}
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        server.httpd.files[path.name] = data
+        files[path.name] = hashlib.sha256(data).hexdigest()
     preset = Preset(
         name="tiny-test",
-        file_name="tiny.weights.h5",
-        sha256=hashlib.sha256(data).hexdigest(),
-        config=dict(TINY_SIZES, backbone=TINY_BACKBONE),
         description="a tiny preset for tests",
+        files=files,
         trained_on="nothing",
         scores={"psnr": 1.0},
     )
@@ -102,14 +103,17 @@ def _files(folder):
 
 def test_first_use_downloads_then_the_cache_serves(home, server, tiny_preset, tiny_colorizer):
     lightness = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 1)).astype("float32")
-    expected = np.asarray(tiny_colorizer.model(lightness))
+    expected = np.asarray(tiny_colorizer(lightness))
     first = Colorizer.from_preset("tiny-test", verbose=False)
-    np.testing.assert_allclose(np.asarray(first.model(lightness)), expected, atol=1e-6)
-    assert server.httpd.requests == ["/mirror/tiny.weights.h5"]  # the mirror was used
-    assert _files(home) == ["tiny.weights.h5"]
+    np.testing.assert_allclose(np.asarray(first(lightness)), expected, atol=1e-6)
+    # The mirror was used, for each file of the preset folder.
+    names = sorted(tiny_preset.files)
+    assert names == ["backbone.weights.h5", "config.json", "head.weights.h5", "metadata.json"]
+    assert server.httpd.requests == [f"/mirror/tiny-test/{name}" for name in names]
+    assert _files(home) == names
     server.stop()
     second = Colorizer.from_preset("tiny-test", verbose=False)
-    np.testing.assert_allclose(np.asarray(second.model(lightness)), expected, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(second(lightness)), expected, atol=1e-6)
     assert "tiny-test" in Colorizer.presets()
 
 
@@ -160,17 +164,17 @@ def test_offline_fetches_nothing(home, server, tiny_preset, monkeypatch):
         Colorizer.from_preset("tiny-test", verbose=False)
     message = str(error.value)
     assert "DEEPKOALA_OFFLINE" in message
-    assert f"{server.url}/mirror/tiny.weights.h5" in message
-    assert str(home / "weights" / "tiny.weights.h5") in message
+    assert f"{server.url}/mirror/tiny-test/backbone.weights.h5" in message
+    assert str(home / "weights" / "tiny-test" / "backbone.weights.h5") in message
     assert server.httpd.requests == []
 
 
 def test_a_corrupt_cached_file_is_replaced(home, server, tiny_preset):
-    cached = home / "weights" / "tiny.weights.h5"
+    cached = home / "weights" / "tiny-test" / "head.weights.h5"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"damaged")
     Colorizer.from_preset("tiny-test", verbose=False)
-    assert hashlib.sha256(cached.read_bytes()).hexdigest() == tiny_preset.sha256
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == tiny_preset.files[cached.name]
 
 
 def test_two_processes_fetching_at_once_both_get_the_valid_file(home, server):
@@ -211,27 +215,47 @@ def test_from_preset_takes_a_local_keras_file_or_a_url(home, server, tmp_path, t
     assert remote.image_size == TINY_SIZES["image_size"]
 
 
-def test_presets_command_lists_presets(tiny_preset, capsys):
+def test_presets_command_lists_presets(home, tiny_preset, capsys):
     assert cli.main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "tiny-test: a tiny preset for tests" in out
-    assert f"backbone {TINY_BACKBONE}, working size 32" in out
+    assert "downloaded on first use (backbone.weights.h5, config.json" in out
     assert "psnr 1.0" in out
+    Colorizer.from_preset("tiny-test", verbose=False)
+    assert cli.main(["presets"]) == 0
+    assert f"backbone {TINY_BACKBONE}, working size 32" in capsys.readouterr().out
+
+
+def test_a_saved_folder_or_file_can_be_registered_as_a_preset(tmp_path, tiny_colorizer):
+    folder, file = tmp_path / "mine", tmp_path / "mine.keras"
+    tiny_colorizer.save_to_preset(folder)
+    tiny_colorizer.save(file)
+    lightness = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 1)).astype("float32")
+    for location in (folder, file):
+        register_preset(Preset("mine-test", "my own", location=str(location)))
+        try:
+            loaded = Colorizer.from_preset("mine-test")
+        finally:
+            unregister_preset("mine-test")
+        np.testing.assert_allclose(
+            np.asarray(loaded(lightness)), np.asarray(tiny_colorizer(lightness)), atol=1e-6
+        )
+    with pytest.raises(FileExistsError, match="nothing was written"):
+        tiny_colorizer.save_to_preset(folder)
 
 
 def test_efficientnet_weights_are_fetched_when_not_shipped(home, server, tmp_path, monkeypatch):
-    from deepkoala import efficientnet_lite
+    from deepkoala import weights
+    from deepkoala.backbones import get_backbone
+    from deepkoala.efficientnet_lite import efficientnet_lite0
 
-    bundled = Path(efficientnet_lite.BUNDLED_WEIGHTS)
+    bundled = Path(weights.PACKAGE_DATA) / weights.EFFICIENTNET_LITE0_FILE
     server.httpd.files[bundled.name] = bundled.read_bytes()
-    monkeypatch.setattr(
-        efficientnet_lite, "BUNDLED_WEIGHTS", str(tmp_path / "absent" / bundled.name)
-    )
-    monkeypatch.setattr("deepkoala.presets._PACKAGE_DATA", str(tmp_path / "absent"))
-    model = efficientnet_lite.efficientnet_lite0(weights="imagenet")
+    monkeypatch.setattr(weights, "PACKAGE_DATA", str(tmp_path / "absent"))
+    model = get_backbone("efficientnet_lite0").build("imagenet")
     assert _files(home) == [bundled.name]
     assert server.httpd.requests == [f"/mirror/{bundled.name}"]
-    reference = efficientnet_lite.efficientnet_lite0(weights=str(bundled))
+    reference = efficientnet_lite0(weights=str(bundled))
     probe = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3)).astype("float32")
     np.testing.assert_array_equal(np.asarray(model(probe)), np.asarray(reference(probe)))
 

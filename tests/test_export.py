@@ -21,7 +21,7 @@ def test_onnx_matches_keras_and_the_numpy_only_example(tmp_path, monkeypatch, ti
     for shape in [(2, 32, 32, 1), (1, 40, 64, 1)]:
         lightness = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
         onnx_output = session.run(None, {session.get_inputs()[0].name: lightness})[0]
-        expected = np.asarray(tiny_colorizer.model(lightness))
+        expected = np.asarray(tiny_colorizer(lightness))
         assert np.abs(onnx_output - expected).max() < 1e-4
 
     sample = EXAMPLES / "sample_gray.jpg"
@@ -44,7 +44,7 @@ def test_tf_saved_model_serves_the_same_output(tmp_path, tiny_colorizer):
     tiny_colorizer.export(folder, format="tf_saved_model")
     served = tf.saved_model.load(str(folder))
     lightness = np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 1)).astype("float32")
-    expected = np.asarray(tiny_colorizer.model(lightness))
+    expected = np.asarray(tiny_colorizer(lightness))
     assert np.abs(np.asarray(served.serve(lightness)) - expected).max() < 1e-5
 
 

@@ -7,7 +7,9 @@ import subprocess
 import sys
 import warnings
 import zipfile
+from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from conftest import TINY_BACKBONE, striped_images
@@ -172,15 +174,27 @@ def test_train_checks_where_the_result_goes_before_training(tmp_path, monkeypatc
     assert trained == []
 
 
-def _with_settings(path, settings_bytes, target):
-    """A copy of the .keras file at `path` whose settings entry is `settings_bytes`."""
+LEGACY_FILE = Path(__file__).resolve().parent / "data" / "tiny-0.1.keras"
+
+
+def _with_entry(path, name, data, target):
+    """A copy of the .keras file at `path` whose archive entry `name` holds `data`."""
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
         for item in source.infolist():
-            data = settings_bytes if item.filename == "deepkoala.json" else source.read(item)
-            copy.writestr(item.filename, data)
+            copy.writestr(item.filename, data if item.filename == name else source.read(item))
     return target
 
 
+def _settings_entry(path):
+    """(entry name, settings dict, wrap) of a current or a 0.1 file."""
+    with zipfile.ZipFile(path) as archive:
+        if "deepkoala.json" in archive.namelist():
+            return "deepkoala.json", json.loads(archive.read("deepkoala.json")), lambda c: c
+        serialized = json.loads(archive.read("config.json"))
+    return "config.json", serialized["config"], lambda c: {**serialized, "config": c}
+
+
+@pytest.mark.parametrize("release", ["current", "0.1"])
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -191,35 +205,48 @@ def _with_settings(path, settings_bytes, target):
         ({"colour": 1}, "colour"),
     ],
 )
-def test_saved_settings_are_checked_on_load(tmp_path, saved_tiny_model, settings, message):
-    with zipfile.ZipFile(saved_tiny_model) as archive:
-        config = json.loads(archive.read("deepkoala.json"))
-    bad = _with_settings(
-        saved_tiny_model, json.dumps({**config, **settings}).encode(), tmp_path / "bad.keras"
-    )
+def test_saved_settings_are_checked_on_load(tmp_path, saved_tiny_model, release, settings, message):
+    path = saved_tiny_model if release == "current" else LEGACY_FILE
+    name, config, wrap = _settings_entry(path)
+    data = json.dumps(wrap({**config, **settings})).encode()
+    bad = _with_entry(path, name, data, tmp_path / "bad.keras")
     with pytest.raises(ValueError, match=message):
         Colorizer.load(bad)
 
 
-def test_settings_that_are_not_an_object_or_too_large_are_refused(tmp_path, saved_tiny_model):
-    for index, data in enumerate([b"{}", b"[1, 2]", b" " * (1 << 20) + b"{}"]):
-        bad = _with_settings(saved_tiny_model, data, tmp_path / f"bad{index}.keras")
+@pytest.mark.parametrize("release", ["current", "0.1"])
+def test_settings_that_are_not_an_object_or_too_large_are_refused(
+    tmp_path, saved_tiny_model, release
+):
+    path = saved_tiny_model if release == "current" else LEGACY_FILE
+    name, _, _ = _settings_entry(path)
+    for index, data in enumerate([b"{}", b"[1, 2]", b" " * (2 << 20) + b"{}"]):
+        bad = _with_entry(path, name, data, tmp_path / f"bad{index}.keras")
         with pytest.raises(ValueError, match="bad"):
             Colorizer.load(bad)
 
 
+def test_a_file_of_release_0_1_loads_with_its_weights():
+    colorizer = Colorizer.load(LEGACY_FILE)
+    network = keras.saving.load_model(LEGACY_FILE, compile=False)  # the plain model inside
+    lightness = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 1)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(colorizer(lightness)), np.asarray(network(lightness)), atol=1e-6
+    )
+    assert isinstance(colorizer, Colorizer) and colorizer.image_size == 32
+
+
 def test_cli_errors_from_bad_model_files_are_one_line(tmp_path, saved_tiny_model):
     photo = _photo(tmp_path / "a.png")
-    empty_settings = _with_settings(saved_tiny_model, b"{}", tmp_path / "empty.keras")
+    empty_settings = _with_entry(saved_tiny_model, "config.json", b"{}", tmp_path / "empty.keras")
     with zipfile.ZipFile(saved_tiny_model) as archive:
         keras_config = archive.read("config.json").decode()
-    unknown_class = tmp_path / "unknown.keras"
-    with zipfile.ZipFile(saved_tiny_model) as source, zipfile.ZipFile(unknown_class, "w") as copy:
-        for item in source.infolist():
-            data = source.read(item)
-            if item.filename == "config.json":
-                data = keras_config.replace("RepeatToGrid", "NoSuchLayer").encode()
-            copy.writestr(item.filename, data)
+    unknown_class = _with_entry(
+        saved_tiny_model,
+        "config.json",
+        keras_config.replace("Colorizer", "NoSuchModel").encode(),
+        tmp_path / "unknown.keras",
+    )
     for model in (empty_settings, unknown_class):
         result = _run("colorize", str(photo), "-o", str(tmp_path / "out"), "--weights", str(model))
         assert result.returncode == 1

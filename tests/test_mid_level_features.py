@@ -71,7 +71,7 @@ def test_mid_level_colorizer_saves_fits_and_colorizes_at_any_size(tmp_path, loss
     assert loaded.get_config()["mid_level_features"]
     lightness = np.random.default_rng(0).uniform(-1, 1, (1, 40, 24, 1)).astype("float32")
     np.testing.assert_allclose(
-        np.asarray(loaded.model(lightness)), np.asarray(colorizer.model(lightness)), atol=1e-6
+        np.asarray(loaded(lightness)), np.asarray(colorizer(lightness)), atol=1e-6
     )
 
 

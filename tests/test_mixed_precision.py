@@ -21,7 +21,7 @@ CONFIG = {
 
 def test_policy_reaches_the_layers_but_not_color_math_or_outputs(tmp_path):
     colorizer = Colorizer(**CONFIG, dtype_policy="mixed_bfloat16")
-    model = colorizer.model
+    model = colorizer
     encoder = model.get_layer("head").get_layer("encoder")
     assert encoder.get_layer("encoder_conv1").compute_dtype == "bfloat16"
     decoder = model.get_layer("head").get_layer("decoder")
@@ -46,7 +46,7 @@ def test_bfloat16_output_stays_within_2_lab_units_of_float32():
         striped_images(120), epochs=6, batch_size=16, learning_rate=3e-3, seed=0, verbose=0
     )
     mixed = Colorizer(**CONFIG, dtype_policy="mixed_bfloat16")
-    mixed.model.set_weights(reference.model.get_weights())
+    mixed.set_weights(reference.get_weights())
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
     for full, fast in zip(reference.colorize(photos), mixed.colorize(photos), strict=True):
         difference = np.abs(skcolor.rgb2lab(np.asarray(full)) - skcolor.rgb2lab(np.asarray(fast)))

@@ -105,6 +105,8 @@ def test_colorizer_config_round_trip():
     colorizer = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)
     config = colorizer.get_config()
     assert set(config) == {
+        "name",
+        "trainable",
         "backbone",
         "backbone_weights",
         "image_size",
@@ -149,8 +151,8 @@ def test_keras_file_round_trip_gives_equal_outputs(tmp_path, tiny_colorizer):
     loaded = Colorizer.load(path)
     assert loaded.get_config() == dict(tiny_colorizer.get_config(), backbone_weights=None)
     inputs = _lightness(32, 32)
-    expected = np.asarray(tiny_colorizer.model(inputs))
-    np.testing.assert_allclose(np.asarray(loaded.model(inputs)), expected, atol=1e-6)
+    expected = np.asarray(tiny_colorizer(inputs))
+    np.testing.assert_allclose(np.asarray(loaded(inputs)), expected, atol=1e-6)
     # A plain Keras load in safe mode works too: no pickled code inside.
     plain = keras.saving.load_model(path, safe_mode=True, compile=False)
     np.testing.assert_allclose(np.asarray(plain(inputs)), expected, atol=1e-6)

@@ -1,5 +1,6 @@
 """The preset release recipe of docs/release.md, end to end on a tiny folder."""
 
+import os
 import runpy
 import shutil
 import sys
@@ -42,22 +43,27 @@ def test_train_evaluate_export_register_and_load(tmp_path, monkeypatch, capsys):
     )  # fmt: skip
     runpy.run_path(str(TOOLS / "export_preset.py"), run_name="__main__")
     printed = capsys.readouterr().out
-    weights = tmp_path / "out" / "tiny-release.weights.h5"
-    assert f"sha256 {file_sha256(weights)}" in printed
+    folder = tmp_path / "out" / "tiny-release"
+    assert sorted(os.listdir(folder)) == [
+        "backbone.weights.h5",  # a random backbone: not the published one, so it is kept
+        "config.json",
+        "head.weights.h5",
+        "metadata.json",
+    ]
+    assert f"'head.weights.h5': {file_sha256(folder / 'head.weights.h5')!r}" in printed
 
     registry_lines = printed.split("Registry lines for deepkoala/presets.py:\n")[1]
     try:
         exec(registry_lines, {"Preset": Preset, "register_preset": register_preset})
         preset = get_preset("tiny-release")
         assert preset.scores["images"] == 6 and "gray_psnr" in preset.scores
-        cached = tmp_path / "home" / "weights" / preset.file_name
-        cached.parent.mkdir(parents=True)
-        shutil.copy(weights, cached)  # as a download would leave it
+        cached = tmp_path / "home" / "weights"
+        shutil.copytree(folder, cached / "tiny-release")  # as a download would leave it
         monkeypatch.setenv("DEEPKOALA_OFFLINE", "1")
         released = Colorizer.from_preset("tiny-release")
     finally:
         unregister_preset("tiny-release")
     original = Colorizer.load(model)
     probe = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 1)).astype("float32")
-    difference = np.abs(np.asarray(released.model(probe)) - np.asarray(original.model(probe)))
+    difference = np.abs(np.asarray(released(probe)) - np.asarray(original(probe)))
     assert difference.max() * 128 < 2.0

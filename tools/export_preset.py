@@ -1,25 +1,29 @@
-"""Turn a trained `.keras` colorizer into a preset: float16 weights and registry lines.
+"""Turn a trained `.keras` colorizer into a preset folder and its registry lines.
 
 Usage:
-    python tools/export_preset.py mine.keras --name demo \\
-        --description "..." --trained-on "..." [--report evaluate.json] [--out-dir .]
+    python tools/export_preset.py mine.keras --name koala-lite0 \\
+        --description "..." --trained-on "..." [--report evaluate.json] \\
+        [--record training.json] [--out-dir deepkoala/data]
 
-It writes `<out-dir>/<name>.weights.h5` (float16), checks that the float16
-model's output stays within 2 a*b* units (out of 128) of the float32 model's on
-a test image, and prints the file's size and sha256 and the `Preset(...)` lines
-to paste into `deepkoala/presets.py`. `--report` takes the JSON printed by
+It writes `<out-dir>/<name>/` with `Colorizer.save_to_preset(float16=True)`
+(config.json, metadata.json, head.weights.h5; the backbone's ImageNet
+weights are not copied, they ship with deepkoala or come from Keras) plus the
+training record as training.json, checks that the float16 preset's output
+stays within 2 a*b* units (out of 128) of the float32 model's, and prints
+each file's sha256 and the `Preset(...)` lines to paste into
+`deepkoala/presets.py`. `--report` takes the JSON printed by
 `deepkoala evaluate --json` and records its figures as the preset's scores.
 """
 
 import argparse
 import json
 import os
+import shutil
 
 import numpy as np
 
 from deepkoala import Colorizer
 from deepkoala.download import file_sha256
-from deepkoala.presets import save_float16_weights
 
 
 def _scores(report_path):
@@ -35,6 +39,21 @@ def _scores(report_path):
     return scores
 
 
+def _released(trained):
+    """The colorizer to release: the trained head on the published ImageNet backbone.
+
+    When the trained backbone is not that one (a random or custom backbone),
+    the trained colorizer itself, whose preset folder then keeps its weights.
+    """
+    released = Colorizer.from_config(dict(trained.get_config(), backbone_weights="imagenet"))
+    for built, saved in zip(released.embedding.weights, trained.embedding.weights, strict=True):
+        if not np.array_equal(np.asarray(built), np.asarray(saved)):
+            print(f"The backbone is not its ImageNet one ({saved.path}); its weights are kept.")
+            return trained
+    released.head.set_weights(trained.head.get_weights())
+    return released
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a .keras file saved by deepkoala")
@@ -42,40 +61,40 @@ def main(argv=None):
     parser.add_argument("--description", default="")
     parser.add_argument("--trained-on", default="")
     parser.add_argument("--report", help="JSON from `deepkoala evaluate --json`")
+    parser.add_argument("--record", help="the training record (tools/train_preset.py)")
     parser.add_argument("--out-dir", default=".")
     args = parser.parse_args(argv)
 
-    colorizer = Colorizer.load(args.model)
-    os.makedirs(args.out_dir, exist_ok=True)
-    path = os.path.join(args.out_dir, f"{args.name}.weights.h5")
-    save_float16_weights(colorizer.model, path)
+    trained = Colorizer.load(args.model)
+    folder = os.path.join(args.out_dir, args.name)
+    _released(trained).save_to_preset(folder, float16=True)
+    if args.record:
+        shutil.copy(args.record, os.path.join(folder, "training.json"))
 
-    config = {k: v for k, v in colorizer.get_config().items() if k != "backbone_weights"}
-    reloaded = Colorizer(**config, backbone_weights=None)
-    reloaded.model.load_weights(path)
-    size = colorizer.image_size
+    reloaded = Colorizer.from_preset(folder)
+    size = trained.image_size
     probe = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32")
-    # predict_on_batch runs in inference mode whatever graph the file holds.
-    difference = 128 * float(
-        np.abs(
-            reloaded.model.predict_on_batch(probe) - colorizer.model.predict_on_batch(probe)
-        ).max()
-    )
+    # predict_on_batch runs in inference mode.
+    change = reloaded.predict_on_batch(probe) - trained.predict_on_batch(probe)
+    difference = 128 * float(np.abs(change).max())
     if difference > 2.0:
+        shutil.rmtree(folder)
         raise SystemExit(f"float16 weights change the output by {difference:.3f} a*b* units")
 
-    digest = file_sha256(path)
-    print(f"Wrote {path}: {os.path.getsize(path) / 1e6:.2f} MB, sha256 {digest}")
+    files = {name: file_sha256(os.path.join(folder, name)) for name in sorted(os.listdir(folder))}
+    size_mb = sum(os.path.getsize(os.path.join(folder, name)) for name in files) / 1e6
+    print(f"Wrote {folder}: {size_mb:.2f} MB")
     print(f"float16 vs float32 output: max difference {difference:.4f} a*b* units")
     print("Registry lines for deepkoala/presets.py:\n")
+    file_lines = "".join(f"            {name!r}: {digest!r},\n" for name, digest in files.items())
     print(
         "register_preset(\n"
         "    Preset(\n"
         f"        name={args.name!r},\n"
-        f"        file_name={os.path.basename(path)!r},\n"
-        f"        sha256={digest!r},\n"
-        f"        config={config!r},\n"
         f"        description={args.description!r},\n"
+        "        files={\n"
+        f"{file_lines}"
+        "        },\n"
         f"        trained_on={args.trained_on!r},\n"
         f"        scores={_scores(args.report)!r},\n"
         "    )\n"

@@ -117,7 +117,7 @@ def main(argv=None):
     }
     colorizer = Colorizer(backbone_weights="imagenet", **config)
     if args.initial_weights:
-        colorizer.model.set_weights(Colorizer.load(args.initial_weights).model.get_weights())
+        colorizer.set_weights(Colorizer.load(args.initial_weights).model.get_weights())
     paths, rows = training_files(args.data, args.packages)
     budget = StepBudget(args.steps, args.max_minutes)
     callbacks = [budget]
