@@ -94,14 +94,16 @@ def embedding(
 
 
 def _build_classifier(spec, weights):
+    if not (isinstance(weights, str) and weights == "imagenet"):
+        return spec.build(weights)
     try:
         return spec.build(weights)
+    except (ValueError, OSError):
+        raise  # already says what is wrong (a hash, a missing file)
     except Exception as error:
         # Keras reports a failed download as a bare Exception.
-        if weights != "imagenet" or "URL fetch failure" not in str(error):
-            raise
         raise OSError(
-            f"Could not download the ImageNet weights of the {spec.name} backbone ({error}). "
+            f"Could not get the ImageNet weights of the {spec.name} backbone ({error}). "
             "Connect to the internet once (Keras caches them in ~/.keras/models), pass a "
             "local weights file, or use backbone_weights=None for an untrained backbone."
         ) from error

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 
@@ -20,9 +20,8 @@ if keras.backend.backend() == "tensorflow":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from conftest import TINY_BACKBONE, TINY_SIZES, striped_images  # noqa: E402
-
 from deepkoala import Colorizer  # noqa: E402
+from tests.helpers import TINY_BACKBONE, TINY_SIZES, striped_images  # noqa: E402
 
 
 def _distribution():

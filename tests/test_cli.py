@@ -5,10 +5,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import striped_images
 from PIL import Image
 
 from deepkoala import cli
+from tests.helpers import striped_images
 
 
 def _run(*args):

@@ -7,12 +7,12 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from conftest import LEARNING_SIZES, TINY_BACKBONE, striped_images
 from PIL import Image
 from skimage import color as skcolor
 from skimage import data
 
 from deepkoala import Colorizer
+from tests.helpers import LEARNING_SIZES, TINY_BACKBONE, striped_images
 
 
 def _saturate(colorizer, a=3.0, b=-3.0):

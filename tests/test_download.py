@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_BACKBONE, TINY_SIZES
 
 from deepkoala import Colorizer, cli
 from deepkoala.download import WeightsHashError, WeightsUnavailableError, fetch
 from deepkoala.presets import Preset, register_preset, unregister_preset
+from tests.helpers import TINY_BACKBONE, TINY_SIZES
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

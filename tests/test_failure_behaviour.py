@@ -12,11 +12,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_BACKBONE, striped_images
 from PIL import Image
 
 from deepkoala import Colorizer, cli
 from deepkoala.dataset import find_images
+from tests.helpers import TINY_BACKBONE, striped_images
 
 
 @pytest.fixture

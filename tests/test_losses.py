@@ -5,11 +5,11 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import LEARNING_SIZES, TINY_BACKBONE, TINY_SIZES, striped_images
 
 from deepkoala import Colorizer, chroma_bins, color
 from deepkoala.layers import AnnealedMean
 from deepkoala.losses import LOSSES, ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
+from tests.helpers import LEARNING_SIZES, TINY_BACKBONE, TINY_SIZES, striped_images
 
 
 def test_bins_cover_the_srgb_gamut_and_index_the_nearest_center():

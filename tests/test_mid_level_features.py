@@ -4,13 +4,13 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_BACKBONE, TINY_SIZES, striped_images
 from PIL import Image
 
 from deepkoala import Colorizer, blocks
 from deepkoala.backbones import Backbone, register_backbone
 from deepkoala.dataset import ChromaBatches, ImageStore
 from deepkoala.layers import ResizeToGrid
+from tests.helpers import TINY_BACKBONE, TINY_SIZES, striped_images
 
 
 def _mid_level_colorizer(**overrides):

@@ -3,11 +3,11 @@
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_BACKBONE, striped_images
 from skimage import color as skcolor
 from skimage import data
 
 from deepkoala import Colorizer
+from tests.helpers import TINY_BACKBONE, striped_images
 
 CONFIG = {
     "backbone": TINY_BACKBONE,

@@ -1,16 +1,17 @@
 """The network's blocks and their composition, on tiny configurations."""
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
 import pytest
-from conftest import TINY_BACKBONE, TINY_SIZES
 
 from deepkoala import Colorizer, blocks
 from deepkoala.backbones import available_backbones, get_backbone
 from deepkoala.layers import RepeatToGrid
 from deepkoala.model import colorization_head, deep_koalarization
+from tests.helpers import TINY_BACKBONE, TINY_SIZES
 
 TINY_FILTERS = {
     "encoder_filters": TINY_SIZES["encoder_filters"],
@@ -159,7 +160,7 @@ def test_keras_file_round_trip_gives_equal_outputs(tmp_path, tiny_colorizer):
 
 
 def test_one_training_step_changes_only_the_head(tiny_colorizer):
-    from conftest import striped_images
+    from tests.helpers import striped_images
 
     backbone_before = [keras.ops.convert_to_numpy(w) for w in tiny_colorizer.embedding.weights]
     head_before = [keras.ops.convert_to_numpy(w) for w in tiny_colorizer.head.weights]
@@ -173,3 +174,17 @@ def test_one_training_step_changes_only_the_head(tiny_colorizer):
         not np.array_equal(b, keras.ops.convert_to_numpy(a))
         for b, a in zip(head_before, head_after, strict=True)
     )
+
+
+def test_a_failed_imagenet_download_is_one_clear_error(monkeypatch):
+    from deepkoala import backbones
+
+    def offline_build(weights):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: 403")
+
+    spec = backbones.get_backbone(TINY_BACKBONE)
+    monkeypatch.setitem(
+        backbones._REGISTRY, "offline_test", replace(spec, name="offline_test", build=offline_build)
+    )
+    with pytest.raises(OSError, match="ImageNet weights of the offline_test backbone"):
+        blocks.embedding("offline_test", weights="imagenet")

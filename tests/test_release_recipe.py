@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import striped_images
 from PIL import Image
 
 from deepkoala import Colorizer, cli
 from deepkoala.download import file_sha256
 from deepkoala.presets import Preset, get_preset, register_preset, unregister_preset
+from tests.helpers import striped_images
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import striped_images
 from PIL import Image
+
+from tests.helpers import striped_images
 
 TESTS = Path(__file__).resolve().parent
 
@@ -19,7 +20,7 @@ TRAIN_SCRIPT = """
 import sys, time
 import keras
 sys.path.insert(0, {tests!r})
-from conftest import TINY_BACKBONE, TINY_SIZES, striped_images
+from tests.helpers import TINY_BACKBONE, TINY_SIZES, striped_images
 from deepkoala import Colorizer
 
 checkpoint_dir, log_path, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -96,7 +97,7 @@ def test_nan_loss_stops_training_with_a_clear_error(tiny_colorizer):
 CACHE_SCRIPT = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from conftest import TINY_BACKBONE, TINY_SIZES
+from tests.helpers import TINY_BACKBONE, TINY_SIZES
 from deepkoala import Colorizer
 
 colorizer = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)

@@ -6,8 +6,9 @@ import runpy
 import sys
 from pathlib import Path
 
-from conftest import TINY_BACKBONE, striped_images
 from PIL import Image
+
+from tests.helpers import TINY_BACKBONE, striped_images
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
 
