@@ -7,9 +7,9 @@ them. Layer names are fixed so that weight files stay loadable.
 import keras
 from keras import layers
 
+from deepkoala.argument_checks import check_filters, check_positive_int
 from deepkoala.backbones import get_backbone
 from deepkoala.layers import GrayFromLightness, RepeatToGrid, ResizeToGrid
-from deepkoala.validation import check_filters, check_positive_int
 
 ENCODER_FILTERS = (64, 128, 128, 256, 256, 512, 512, 256)
 ENCODER_STRIDES = (2, 1, 2, 1, 2, 1, 1, 1)

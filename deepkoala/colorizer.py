@@ -15,14 +15,15 @@ import numpy as np
 from PIL import Image
 
 from deepkoala import chroma_bins, color
+from deepkoala.argument_checks import (
+    check_filters,
+    check_image_size,
+    check_positive_int,
+    check_positive_number,
+)
 from deepkoala.backbones import get_backbone
 from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
-from deepkoala.dataset import (
-    ChromaBatches,
-    load_or_build_cache,
-    resolve_image_paths,
-    store_from_arrays,
-)
+from deepkoala.dataset import TrainingData
 from deepkoala.download import fetch
 from deepkoala.images import read_image, resize_channel
 from deepkoala.layers import LightnessFromRGB
@@ -39,12 +40,6 @@ from deepkoala.presets import (
     get_preset,
     is_preset_name,
     read_json,
-)
-from deepkoala.validation import (
-    check_filters,
-    check_image_size,
-    check_positive_int,
-    check_positive_number,
 )
 from deepkoala.version import __version__
 from deepkoala.weights import save_float16_weights, weights_dir
@@ -402,43 +397,40 @@ class Colorizer(keras.Model):
                 f"`stored_size` must be an integer >= image_size ({self.image_size}). "
                 f"Received: stored_size={stored_size!r}"
             )
-        store = self._training_store(data, stored_size, cache_dir, verbose, views_per_image)
-        try:
-            train_indices, validation_indices = store.split(validation_split)
-            training = ChromaBatches(
-                store,
-                train_indices,
-                batch_size,
-                crop_size=self.image_size,
-                shuffle=shuffle,
-                augment=augment,
-                seed=seed,
+        guards = [StopOnNaN()]
+        if checkpoint_dir is not None:
+            # double_checkpoint keeps the previous epoch's files, so a kill
+            # during a save still leaves one complete checkpoint.
+            guards.append(
+                keras.callbacks.BackupAndRestore(os.fspath(checkpoint_dir), double_checkpoint=True)
             )
-            validation = None
-            if len(validation_indices):
-                validation = ChromaBatches(
-                    store,
-                    validation_indices,
-                    batch_size,
-                    crop_size=self.image_size,
-                    shuffle=False,
-                    augment=False,
-                )
-            guards = [StopOnNaN()]
-            if checkpoint_dir is not None:
-                # double_checkpoint keeps the previous epoch's files, so a kill
-                # during a save still leaves one complete checkpoint.
-                guards.append(
-                    keras.callbacks.BackupAndRestore(
-                        os.fspath(checkpoint_dir), double_checkpoint=True
-                    )
-                )
-            loss = self._training_loss_for(store, train_indices)
+        with TrainingData(
+            data,
+            stored_size,
+            self._embed,
+            self._backbone_id(),
+            cache_dir or os.path.join(deepkoala_home(), "cache"),
+            views_per_image,
+            verbose=verbose not in (0, False),
+        ) as training_data:
+            train, held_out = training_data.split(validation_split)
+            batches = training_data.batches(
+                train, batch_size, self.image_size, shuffle=shuffle, augment=augment, seed=seed
+            )
+            validation = training_data.batches(
+                held_out, batch_size, self.image_size, shuffle=False, augment=False
+            )
+            bin_weights = None
+            if self._settings["loss"].startswith("rebalanced"):
+                # Rarity weights of the colors of the training images.
+                bin_weights = chroma_bins.rebalancing_weights(training_data.ab_histogram(train))
             trained = self if distribution is None else self._twin_under(distribution)
             try:
                 with contextlib.nullcontext() if distribution is None else distribution.scope():
-                    return trained._compiled_training_model(learning_rate, loss).fit(
-                        training,
+                    return trained._compiled_training_model(
+                        learning_rate, self._loss(bin_weights)
+                    ).fit(
+                        batches,
                         validation_data=validation,
                         epochs=epochs,
                         callbacks=[*(callbacks or []), *guards],
@@ -447,8 +439,6 @@ class Colorizer(keras.Model):
             finally:
                 if trained is not self:
                     self.head.set_weights(trained.head.get_weights())
-        finally:
-            store.close()
 
     def _twin_under(self, distribution):
         """This colorizer rebuilt under `distribution`, with the same weights.
@@ -469,23 +459,6 @@ class Colorizer(keras.Model):
             helpers.twin, helpers.distribution = twin, distribution
         helpers.twin.set_weights(self.get_weights())
         return helpers.twin
-
-    def _training_store(self, data, stored_size, cache_dir, verbose, views_per_image):
-        show_progress = verbose not in (0, False)
-        if isinstance(data, np.ndarray):
-            return store_from_arrays(data, stored_size, self._embed)
-        paths = resolve_image_paths(data)
-        source = os.path.abspath(data) if isinstance(data, (str, os.PathLike)) else paths
-        return load_or_build_cache(
-            paths,
-            source,
-            stored_size,
-            self._embed,
-            self._backbone_id(),
-            cache_dir or os.path.join(deepkoala_home(), "cache"),
-            verbose=show_progress,
-            views_per_image=views_per_image,
-        )
 
     def _embed(self, rgb_batch):
         """Backbone embeddings (B, E) of uint8 RGB images (B, S, S, 3).
@@ -508,18 +481,6 @@ class Colorizer(keras.Model):
             digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
         mid_level = "-mid_level" if self._settings["mid_level_features"] else ""
         return f"{self._settings['backbone']}-{digest.hexdigest()[:16]}{mid_level}"
-
-    def _training_loss_for(self, store, indices, sample_size=2048):
-        """The loss of `fit`; rebalancing weights come from the training images."""
-        if not self._settings["loss"].startswith("rebalanced"):
-            return self._loss()
-        rng = np.random.default_rng(0)
-        sample = np.sort(rng.permutation(indices)[:sample_size])
-        histogram = sum(
-            chroma_bins.ab_histogram(np.asarray(store.images[sample[i : i + 64]]))
-            for i in range(0, len(sample), 64)
-        )
-        return self._loss(chroma_bins.rebalancing_weights(histogram))
 
     def _loss(self, bin_weights=None):
         """The Keras loss for the head's kind, rebalanced by `bin_weights` if given."""

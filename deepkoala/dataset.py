@@ -1,5 +1,8 @@
 """Training data: image folders, the HDF5 embedding cache, and batches for `fit`.
 
+`TrainingData` owns all of it for one `fit`: it finds the files, builds or
+reuses the cache, splits by photo and makes the batches.
+
 The backbone is frozen, so each training image's embedding is computed once
 and stored next to the image (resized to the working size, uint8) in an HDF5
 file. Training then reads only that file and never runs the backbone.
@@ -19,6 +22,7 @@ import h5py
 import keras
 import numpy as np
 
+from deepkoala import chroma_bins
 from deepkoala.images import random_resized_views, read_rgb_uint8, resize_and_center_crop
 
 try:  # advisory file locks, to tell a live cache build from an abandoned one
@@ -395,7 +399,7 @@ def load_or_build_cache(
     )
 
 
-class ChromaBatches(keras.utils.PyDataset):
+class TrainingBatches(keras.utils.PyDataset):
     """Batches `({"rgb": images, "embedding": vectors}, images)` for training.
 
     Images stay uint8 RGB; lightness and chroma are computed on the device by
@@ -496,3 +500,81 @@ class ChromaBatches(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self._order = self._rng.permutation(self.indices)
+
+
+class TrainingData:
+    """The images of one `fit`: found, cached with their embeddings, split and batched.
+
+    Args:
+        data: a folder (searched recursively), a list of image paths, or an
+            array of RGB images (N, H, W, 3), which is embedded in memory.
+        stored_size: the side of the cached squares.
+        embed: `embed(uint8 batch)` -> embeddings (B, E), or a pair
+            (embeddings, mid-level feature maps).
+        backbone_id: a string that changes whenever the backbone does.
+        cache_dir: folder for cache files.
+        views_per_image: views cached per photo (`random_resized_views`).
+        verbose: show a progress bar while the cache is built.
+
+    Example:
+    >>> with TrainingData("photos/", 224, embed, "lite0-1234", "cache/") as data:  # doctest: +SKIP
+    ...     train, validation = data.split(0.1)
+    ...     batches = data.batches(train, batch_size=16, crop_size=192)
+    """
+
+    def __init__(
+        self, data, stored_size, embed, backbone_id, cache_dir, views_per_image=1, verbose=True
+    ):
+        if isinstance(data, np.ndarray):
+            self.store = store_from_arrays(data, stored_size, embed)
+            return
+        paths = resolve_image_paths(data)
+        source = os.path.abspath(data) if isinstance(data, (str, os.PathLike)) else paths
+        self.store = load_or_build_cache(
+            paths,
+            source,
+            stored_size,
+            embed,
+            backbone_id,
+            cache_dir,
+            verbose=verbose,
+            views_per_image=views_per_image,
+        )
+
+    def split(self, validation_split):
+        """Item indices (train, validation), whole photos on each side (`ImageStore.split`)."""
+        return self.store.split(validation_split)
+
+    def batches(self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None):
+        """`TrainingBatches` of the items `indices`; None when there are none.
+
+        Example:
+        >>> batches = data.batches(train, batch_size=16, crop_size=192)  # doctest: +SKIP
+        """
+        if not len(indices):
+            return None
+        return TrainingBatches(
+            self.store, indices, batch_size, crop_size, shuffle=shuffle, augment=augment, seed=seed
+        )
+
+    def ab_histogram(self, indices, sample_size=2048):
+        """The a*b* histogram (`chroma_bins.ab_histogram`) of up to `sample_size` items.
+
+        Example:
+        >>> weights = chroma_bins.rebalancing_weights(data.ab_histogram(train))  # doctest: +SKIP
+        """
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.permutation(indices)[:sample_size])
+        return sum(
+            chroma_bins.ab_histogram(np.asarray(self.store.images[sample[i : i + 64]]))
+            for i in range(0, len(sample), 64)
+        )
+
+    def close(self):
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

@@ -9,9 +9,9 @@ import keras
 import numpy as np
 
 from deepkoala import color, metrics
+from deepkoala.argument_checks import check_positive_int
 from deepkoala.dataset import resolve_image_paths, warn_skipped
 from deepkoala.images import read_rgb_uint8
-from deepkoala.validation import check_positive_int
 
 _COMPARED = ("psnr", "ssim", "auc", "colorfulness")
 

@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from deepkoala import chroma_bins, color
-from deepkoala.validation import check_positive_number
+from deepkoala.argument_checks import check_positive_number
 
 
 @keras.saving.register_keras_serializable(package="deepkoala")

@@ -260,11 +260,11 @@ def test_it_learns_colors_that_follow_from_gray_patterns():
 
 
 def test_random_crops_from_larger_stored_images():
-    from deepkoala.dataset import ChromaBatches, ImageStore
+    from deepkoala.dataset import ImageStore, TrainingBatches
 
     images = np.arange(4 * 12 * 12 * 3, dtype=np.uint32).reshape(4, 12, 12, 3).astype(np.uint8)
     store = ImageStore(images, np.zeros((4, 6), np.float32))
-    training = ChromaBatches(store, np.arange(4), 4, crop_size=8, augment=True, seed=0)
+    training = TrainingBatches(store, np.arange(4), 4, crop_size=8, augment=True, seed=0)
     (inputs, targets) = training[0]
     assert inputs["rgb"].shape == (4, 8, 8, 3)
     np.testing.assert_array_equal(inputs["rgb"], targets)
@@ -273,7 +273,7 @@ def test_random_crops_from_larger_stored_images():
         training.on_epoch_end()
         seen.add(training[0][0]["rgb"].tobytes())
     assert len(seen) > 1  # crops and flips differ between epochs
-    validation = ChromaBatches(store, np.arange(4), 4, crop_size=8, shuffle=False, augment=False)
+    validation = TrainingBatches(store, np.arange(4), 4, crop_size=8, shuffle=False, augment=False)
     np.testing.assert_array_equal(validation[0][0]["rgb"], images[:, 2:10, 2:10])
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from deepkoala import Colorizer, blocks
 from deepkoala.backbones import Backbone, register_backbone
-from deepkoala.dataset import ChromaBatches, ImageStore
+from deepkoala.dataset import ImageStore, TrainingBatches
 from deepkoala.layers import ResizeToGrid
 from tests.helpers import TINY_BACKBONE, TINY_SIZES, striped_images
 
@@ -101,7 +101,7 @@ def test_crops_and_flips_keep_maps_on_their_image():
     cells = images[..., 0].reshape(4, 14, 16, 14, 16).mean(axis=(2, 4))[..., None]
     store = ImageStore(images, np.zeros((4, 6), np.float32), mid_level=cells.astype(np.float16))
     for augment in (True, False):
-        batches = ChromaBatches(store, np.arange(4), 4, crop_size=192, augment=augment, seed=1)
+        batches = TrainingBatches(store, np.arange(4), 4, crop_size=192, augment=augment, seed=1)
         for _ in range(3):
             inputs, _ = batches[0]
             assert inputs["rgb"].shape == (4, 192, 192, 3)

@@ -14,12 +14,12 @@ from PIL import Image
 
 from tests.helpers import striped_images
 
-TESTS = Path(__file__).resolve().parent
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 TRAIN_SCRIPT = """
 import sys, time
 import keras
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {repository!r})
 from tests.helpers import TINY_BACKBONE, TINY_SIZES, striped_images
 from deepkoala import Colorizer
 
@@ -57,7 +57,7 @@ def _lines(path):
 
 def test_sigkill_mid_epoch_then_resume_from_last_completed_epoch(tmp_path):
     script = tmp_path / "train.py"
-    script.write_text(TRAIN_SCRIPT.format(tests=str(TESTS)))
+    script.write_text(TRAIN_SCRIPT.format(repository=str(REPOSITORY)))
     checkpoints, log = tmp_path / "checkpoints", tmp_path / "log.txt"
     command = [sys.executable, str(script), str(checkpoints), str(log)]
 
@@ -96,7 +96,7 @@ def test_nan_loss_stops_training_with_a_clear_error(tiny_colorizer):
 
 CACHE_SCRIPT = """
 import sys, time
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {repository!r})
 from tests.helpers import TINY_BACKBONE, TINY_SIZES
 from deepkoala import Colorizer
 
@@ -117,7 +117,7 @@ def test_sigkill_while_building_the_cache_leaves_nothing_trusted(tmp_path, tiny_
     for index, image in enumerate(striped_images(80, size=40)):
         Image.fromarray(image).save(photos / f"{index:03d}.png")
     script = tmp_path / "cache.py"
-    script.write_text(CACHE_SCRIPT.format(tests=str(TESTS)))
+    script.write_text(CACHE_SCRIPT.format(repository=str(REPOSITORY)))
     build = subprocess.Popen(
         [sys.executable, str(script), str(photos), str(cache)], stdout=subprocess.PIPE, text=True
     )
