@@ -81,29 +81,23 @@ def _keras_application(constructor):
     return build
 
 
-# Inception models scale [0, 255] to [-1, 1] (keras.applications "tf" mode).
-register_backbone(
-    Backbone(
-        "inception_resnet_v2",
-        _keras_application(keras.applications.InceptionResNetV2),
-        input_size=299,
-        scale=1 / 127.5,
-        offset=-1.0,
-        embedding_size=1000,
-        feature_layer="mixed_6a",  # 17x17x1088
+# Inception models take 299x299 and scale [0, 255] to [-1, 1] (keras.applications
+# "tf" mode); their mid-level maps are the first stride-16 blocks' outputs.
+for _name, _constructor, _feature_layer in (
+    ("inception_resnet_v2", keras.applications.InceptionResNetV2, "mixed_6a"),  # 17x17x1088
+    ("inception_v3", keras.applications.InceptionV3, "mixed7"),  # 17x17x768
+):
+    register_backbone(
+        Backbone(
+            _name,
+            _keras_application(_constructor),
+            input_size=299,
+            scale=1 / 127.5,
+            offset=-1.0,
+            embedding_size=1000,
+            feature_layer=_feature_layer,
+        )
     )
-)
-register_backbone(
-    Backbone(
-        "inception_v3",
-        _keras_application(keras.applications.InceptionV3),
-        input_size=299,
-        scale=1 / 127.5,
-        offset=-1.0,
-        embedding_size=1000,
-        feature_layer="mixed7",  # 17x17x768
-    )
-)
 
 
 def _build_efficientnet_lite0(weights):

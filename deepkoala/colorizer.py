@@ -174,21 +174,13 @@ class Colorizer(keras.Model):
         mid_level_features=False,
         **kwargs,
     ):
+        # The constructor's own arguments, by name (the first statement, so
+        # locals() holds nothing else).
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "kwargs", "__class__")}
         unknown = sorted(set(kwargs) - {"name", "trainable"})
         if unknown:
             raise TypeError(f"Colorizer got unexpected keyword arguments: {', '.join(unknown)}")
-        config = _checked_config(
-            backbone=backbone,
-            backbone_weights=backbone_weights,
-            image_size=image_size,
-            encoder_filters=encoder_filters,
-            fusion_filters=fusion_filters,
-            decoder_filters=decoder_filters,
-            dtype_policy=dtype_policy,
-            loss=loss,
-            temperature=temperature,
-            mid_level_features=mid_level_features,
-        )
+        config = _checked_config(**arguments)
         network = deep_koalarization(
             **{k: v for k, v in config.items() if k not in ("image_size", "loss")},
             chroma_bins=chroma_bins.BIN_COUNT
