@@ -78,10 +78,17 @@ def ssim(reference, image, peak=255.0, window=7):
     return float(np.mean(scores))
 
 
-def colorfulness(image):
+def colorfulness(image, absolute=True):
     """Hasler-Suesstrunk colorfulness, absolute-value variant (DDColor, CT2).
 
     0 for any gray image; about 100 and more for vivid photographs.
+
+    Args:
+        image: RGB (H, W, 3) in [0, 255].
+        absolute: True for the variant of DDColor and CT2, whose figures the
+            quality reports compare with; False for Hasler and Suesstrunk's
+            original signed opponent channels (the scale of their "not
+            colourful" below 15, used by the photo set's filter).
 
     Example:
     >>> import numpy as np
@@ -90,8 +97,10 @@ def colorfulness(image):
     """
     image = _as_float_rgb(image)
     red, green, blue = image[..., 0], image[..., 1], image[..., 2]
-    rg = np.abs(red - green)
-    yb = np.abs(0.5 * (red + green) - blue)
+    rg = red - green
+    yb = 0.5 * (red + green) - blue
+    if absolute:
+        rg, yb = np.abs(rg), np.abs(yb)
     spread = np.sqrt(rg.std() ** 2 + yb.std() ** 2)
     mean = np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
     return float(spread + 0.3 * mean)

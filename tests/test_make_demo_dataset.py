@@ -1,28 +1,32 @@
 """Fast tests of the pure parts of tools/make_demo_dataset.py (no network, no apt)."""
 
 import collections
-import importlib.util
+import importlib
 import io
 import json
 import os
 import struct
 import sys
+import types
 import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-TOOL = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "make_demo_dataset.py")
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools")
+MODULES = ("rcc", "licences", "photo_filter", "subjects", "sources", "debian", "build")
 
 
 @pytest.fixture(scope="module")
 def mdd():
-    spec = importlib.util.spec_from_file_location("make_demo_dataset", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses need the module to be registered
-    spec.loader.exec_module(module)
-    return module
+    """The tool's modules (tools/demo_dataset/), their names in one namespace."""
+    sys.path.insert(0, TOOLS)
+    modules = [importlib.import_module(f"demo_dataset.{name}") for name in MODULES]
+    names = {}
+    for module in modules:
+        names.update({key: value for key, value in vars(module).items() if key[0] != "_"})
+    return types.SimpleNamespace(**names)
 
 
 # --------------------------------------------------------------------------- #
@@ -122,7 +126,7 @@ def test_parse_rcc_nested_zlib_and_plain(mdd, version):
 
 
 def test_parse_rcc_zstd_entry_without_module_is_reported(mdd, monkeypatch):
-    monkeypatch.setattr(mdd, "zstandard", None)
+    monkeypatch.setattr(sys.modules["demo_dataset.rcc"], "zstandard", None)
     rcc = build_rcc({"/a/b.webp": (b"\x28\xb5\x2f\xfd not really zstd", 4), "/a/c": (b"x", 0)})
     entries = {e.path: e for e in mdd.parse_rcc(rcc)}
     assert entries["/a/b.webp"].data is None
