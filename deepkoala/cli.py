@@ -216,7 +216,7 @@ def run_colorize(args):
     import keras
 
     from deepkoala import Colorizer
-    from deepkoala.images import read_image
+    from deepkoala.images import read_each
 
     pairs = _input_files(args.inputs, args.output)
     # Decided before anything is written: an output never replaces an input,
@@ -226,18 +226,20 @@ def run_colorize(args):
     taken, failed, written = set(), [], 0
     progress = keras.utils.Progbar(len(pairs), unit_name="image")
     for start in range(0, len(pairs), args.batch_size):
-        batch, targets = [], []
+        paths, targets = [], []
         for path, planned in pairs[start : start + args.batch_size]:
             target = _unique_output(planned, taken)
             problem = _output_problem(target, inputs, args.overwrite)
             if problem:
                 failed.append(f"{path}: {problem}")
-                continue
-            try:
-                batch.append(read_image(path))
+            else:
+                paths.append(path)
                 targets.append(target)
-            except (ValueError, OSError) as error:
-                failed.append(str(error))
+        # Decoded once, here; colorize takes the arrays as they are.
+        images, failures = read_each(paths)
+        failed.extend(str(failure) for failure in failures if failure)
+        batch = [image for image in images if image is not None]
+        targets = [target for target, failure in zip(targets, failures, strict=True) if not failure]
         if batch:
             images = colorizer.colorize(
                 batch, batch_size=args.batch_size, image_size=args.size, verbose=0

@@ -2,6 +2,7 @@
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from deepkoala.backbones import get_backbone
 from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
 from deepkoala.dataset import TrainingData
 from deepkoala.download import fetch
-from deepkoala.images import read_image, resize_channel
+from deepkoala.images import read_each, resize_channel
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import LOSSES, ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
 from deepkoala.model import deep_koalarization
@@ -270,16 +271,17 @@ class Colorizer(keras.Model):
         progress = keras.utils.Progbar(len(sources), unit_name="image") if show_progress else None
         results, skipped = [], []
         for start in range(0, len(sources), batch_size):
+            images, failures = read_each(sources[start : start + batch_size])
             lightness, places = [], []
-            for place, source in enumerate(sources[start : start + batch_size], start):
-                try:
-                    lightness.append(_lightness(read_image(source)))
+            for place, image, failure in zip(itertools.count(start), images, failures):
+                if failure is None:
+                    lightness.append(_lightness(image))
                     places.append(place)
-                except (ValueError, OSError) as error:
-                    if single or errors == "raise":
-                        raise
-                    skipped.append(f"item {place} ({error})")
-            batch = [None] * min(batch_size, len(sources) - start)
+                elif single or errors == "raise":
+                    raise failure
+                else:
+                    skipped.append(f"item {place} ({failure})")
+            batch = [None] * len(images)
             if lightness:
                 chroma = self._predict_chroma(lightness, size)
                 for place, full, item_chroma in zip(places, lightness, chroma, strict=True):

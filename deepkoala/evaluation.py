@@ -11,7 +11,7 @@ import numpy as np
 from deepkoala import color, metrics
 from deepkoala.argument_checks import check_positive_int
 from deepkoala.dataset import resolve_image_paths, warn_skipped
-from deepkoala.images import read_rgb_uint8
+from deepkoala.images import read_each, read_rgb_uint8
 
 _COMPARED = ("psnr", "ssim", "auc", "colorfulness")
 
@@ -64,12 +64,10 @@ def evaluate(colorizer, data, limit=None, image_size=None, batch_size=8, verbose
     skipped = []
     progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose else None
     for start in range(0, len(paths), batch_size):
-        originals = []
-        for path in paths[start : start + batch_size]:
-            try:
-                originals.append(read_rgb_uint8(path))
-            except (ValueError, OSError):
-                skipped.append(path)
+        batch = paths[start : start + batch_size]
+        images, failures = read_each(batch, read_rgb_uint8)
+        skipped.extend(path for path, failure in zip(batch, failures, strict=True) if failure)
+        originals = [image for image in images if image is not None]
         outputs = colorizer.colorize(
             originals, batch_size=batch_size, image_size=image_size, verbose=0
         )

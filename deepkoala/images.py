@@ -124,6 +124,34 @@ def read_rgb_uint8(source):
     return image
 
 
+def read_each(sources, read=None):
+    """Read every source; one failure does not stop the others.
+
+    Args:
+        sources: paths, `PIL.Image`s or arrays.
+        read: the reader, `read_image` by default (or `read_rgb_uint8`).
+
+    Returns:
+        (images, errors): lists as long as `sources`; `images[i]` is None
+        where `errors[i]` holds the `ValueError` or `OSError` that says why.
+
+    Example:
+    >>> images, errors = read_each(["a.jpg", "missing.jpg"])  # doctest: +SKIP
+    >>> errors[1]  # doctest: +SKIP
+    FileNotFoundError('No such image file: missing.jpg')
+    """
+    read = read or read_image
+    images, errors = [], []
+    for source in sources:
+        try:
+            images.append(read(source))
+            errors.append(None)
+        except (ValueError, OSError) as error:
+            images.append(None)
+            errors.append(error)
+    return images, errors
+
+
 def resize_and_center_crop(image, size):
     """Resize uint8 RGB so its short side is `size`, then crop the center square.
 

@@ -45,6 +45,14 @@ def test_colorfulness_of_gray_and_pure_red():
     red = np.zeros((4, 4, 3), np.uint8)
     red[..., 0] = 255
     assert metrics.colorfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    # Half red, half green: the signed original sees opposite hues cancel in
+    # the mean; the absolute variant does not.
+    halves = np.zeros((2, 2, 3), np.uint8)
+    halves[0, :, 0] = halves[1, :, 1] = 255
+    assert metrics.colorfulness(halves, absolute=False) == pytest.approx(
+        np.hypot(255, 0) + 0.3 * np.hypot(0, 127.5)
+    )
+    assert metrics.colorfulness(halves) == pytest.approx(0.3 * np.hypot(255, 127.5))
 
 
 def test_auc_of_a_known_chroma_shift():
