@@ -192,10 +192,10 @@ class Colorizer(keras.Model):
         super().__init__(network.inputs[0], network.outputs[0], **kwargs)
         #: The trainable sub-model: (scaled lightness, embedding[, mid-level
         #: features]) -> a*b* / 128.
-        self.head = network.get_layer("head")
+        self.head = network.head
         #: The frozen sub-model: scaled lightness -> the backbone's class
         #: logits (and its mid-level feature map, with `mid_level_features`).
-        self.embedding = network.get_layer("embedding")
+        self.embedding = network.embedding
         self._settings = config
         self._helpers = _Helpers()
         self._helpers.backbone_is_imagenet = backbone_weights == "imagenet"
@@ -511,9 +511,9 @@ class Colorizer(keras.Model):
             lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
             if self._classifies:
                 # Train on the bin logits; the annealed mean is for colorizing.
-                features = self.head.get_layer("encoder")(lightness)
-                fused = self.head.get_layer("fusion")([features, *embedded])
-                chroma = self.head.get_layer("decoder")(fused)
+                features = self.head.encoder(lightness)
+                fused = self.head.fusion([features, *embedded])
+                chroma = self.head.decoder(fused)
             else:
                 chroma = self.head([lightness, *embedded])
             model = keras.Model(inputs, chroma, name="trainer")

@@ -64,7 +64,11 @@ def colorization_head(
         # Bilinear x4 to the input's grid. Not UpSampling2D: in a TensorFlow
         # graph traced for any size (a second working size) it fails.
         chroma = ResizeToGrid(dtype="float32", name="chroma_upsample")([chroma, lightness])
-    return keras.Model(inputs, chroma, name="head")
+    head = keras.Model(inputs, chroma, name="head")
+    # The blocks as attributes, as keras-hub exposes sub-models (training
+    # on the classifier's logits goes through them).
+    head.encoder, head.fusion, head.decoder = encoder_block, fusion_block, decoder_block
+    return head
 
 
 def deep_koalarization(
@@ -83,7 +87,9 @@ def deep_koalarization(
 
     The input is CIE L scaled to [-1, 1] (L / 50 - 1) at any size whose sides
     are multiples of 8; the output is a*b* / 128 at the same size. The model
-    holds two sub-models, "embedding" (frozen) and "head" (trainable).
+    holds two sub-models, the attributes `embedding` (frozen) and `head`
+    (trainable; its blocks are `head.encoder`, `head.fusion` and
+    `head.decoder`).
 
     Args:
         backbone: name of the ImageNet classifier used for the embedding.
@@ -123,7 +129,9 @@ def deep_koalarization(
         embedded = embedding_block(lightness)
         embedded = embedded if mid_level_features else [embedded]
         chroma = head([lightness, *embedded])
-        return keras.Model(lightness, chroma, name=name)
+        model = keras.Model(lightness, chroma, name=name)
+        model.embedding, model.head = embedding_block, head
+        return model
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from tests.helpers import LEARNING_SIZES, TINY_BACKBONE, striped_images
 
 def _saturate(colorizer, a=3.0, b=-3.0):
     """Push the output to extreme a*b* so that gamut handling is exercised."""
-    last = colorizer.head.get_layer("decoder").get_layer("decoder_conv5")
+    last = colorizer.head.decoder.get_layer("decoder_conv5")
     kernel, _ = last.get_weights()
     last.set_weights([np.zeros_like(kernel), np.array([a, b], dtype="float32")])
 

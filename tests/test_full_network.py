@@ -20,7 +20,7 @@ def _count(weights):
 def test_parameter_counts_are_the_papers(paper_colorizer):
     model = paper_colorizer
     assert _count(model.trainable_weights) == 6_573_794
-    backbone = model.get_layer("embedding").get_layer("inception_resnet_v2")
+    backbone = model.embedding.get_layer("inception_resnet_v2")
     assert backbone.count_params() == 55_873_736
     assert _count(model.non_trainable_weights) == 55_873_736
     assert backbone.output_shape == (None, 1000)

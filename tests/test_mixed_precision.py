@@ -22,11 +22,11 @@ CONFIG = {
 def test_policy_reaches_the_layers_but_not_color_math_or_outputs(tmp_path):
     colorizer = Colorizer(**CONFIG, dtype_policy="mixed_bfloat16")
     model = colorizer
-    encoder = model.get_layer("head").get_layer("encoder")
+    encoder = model.head.encoder
     assert encoder.get_layer("encoder_conv1").compute_dtype == "bfloat16"
-    decoder = model.get_layer("head").get_layer("decoder")
+    decoder = model.head.decoder
     assert decoder.get_layer("decoder_conv5").compute_dtype == "float32"
-    assert model.get_layer("embedding").get_layer("embedding_gray").compute_dtype == "float32"
+    assert model.embedding.get_layer("embedding_gray").compute_dtype == "float32"
     assert model.output.dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # the global policy is untouched
     history = colorizer.fit(striped_images(4), epochs=1, batch_size=2, verbose=0)
@@ -35,7 +35,7 @@ def test_policy_reaches_the_layers_but_not_color_math_or_outputs(tmp_path):
     colorizer.save(path)
     loaded = Colorizer.load(path)
     assert loaded.get_config()["dtype_policy"] == "mixed_bfloat16"
-    loaded_conv = loaded.head.get_layer("encoder").get_layer("encoder_conv1")
+    loaded_conv = loaded.head.encoder.get_layer("encoder_conv1")
     assert loaded_conv.compute_dtype == "bfloat16"
 
 

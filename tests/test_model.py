@@ -68,9 +68,9 @@ def test_model_accepts_any_multiple_of_eight(height, width):
 
 def test_model_is_made_of_named_blocks():
     model = _tiny_model()
-    head = model.get_layer("head")
+    head = model.head
     assert {layer.name for layer in head.layers} >= {"encoder", "fusion", "decoder"}
-    assert not model.get_layer("embedding").trainable
+    assert not model.embedding.trainable
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == sum(int(np.prod(w.shape)) for w in head.trainable_weights)
 

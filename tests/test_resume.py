@@ -81,7 +81,7 @@ def test_sigkill_mid_epoch_then_resume_from_last_completed_epoch(tmp_path):
 def test_nan_loss_stops_training_with_a_clear_error(tiny_colorizer):
     def poison(batch, logs):
         if batch == 1:
-            last = tiny_colorizer.head.get_layer("decoder").layers[-2]
+            last = tiny_colorizer.head.decoder.layers[-2]
             last.set_weights([np.full_like(w, np.nan) for w in last.get_weights()])
 
     with pytest.raises(FloatingPointError, match="loss became nan at epoch 1, batch 2"):
