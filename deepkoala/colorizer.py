@@ -6,8 +6,8 @@ import itertools
 import json
 import os
 import shutil
-import tempfile
 import urllib.parse
+import uuid
 import warnings
 import zipfile
 
@@ -657,7 +657,9 @@ class Colorizer(keras.Model):
             )
         parent = os.path.dirname(folder)
         os.makedirs(parent, exist_ok=True)
-        partial = tempfile.mkdtemp(prefix=f".{os.path.basename(folder)}.partial-", dir=parent)
+        # Not mkdtemp: the folder gets the usual permissions (umask), not 0700.
+        partial = os.path.join(parent, f".{os.path.basename(folder)}.partial-{uuid.uuid4().hex}")
+        os.mkdir(partial)
         try:
             with open(os.path.join(partial, CONFIG_FILE), "w", encoding="utf-8") as file:
                 json.dump(keras.saving.serialize_keras_object(self), file, indent=1)
