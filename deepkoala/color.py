@@ -86,7 +86,7 @@ def rgb_to_lab(rgb):
     Example:
     >>> import numpy as np
     >>> lab = rgb_to_lab(np.array([[1.0, 1.0, 1.0]], dtype="float32"))
-    >>> [round(float(v), 2) for v in lab[0]]
+    >>> [round(float(v), 2) + 0.0 for v in lab[0]]  # + 0.0: no "-0.0"
     [100.0, 0.0, 0.0]
     """
     rgb = _as_float(rgb)
@@ -153,11 +153,11 @@ def lab_to_rgb(lab, preserve_lightness=False):
     Returns:
         A tensor of shape (..., 3) with values in [0, 1].
 
-    Example:
+    Example (a round trip; L = 50 gray is 0.466 in sRGB):
     >>> import numpy as np
-    >>> rgb = lab_to_rgb(np.array([[50.0, 0.0, 0.0]], dtype="float32"))
-    >>> [round(float(v), 3) for v in rgb[0]]
-    [0.466, 0.466, 0.466]
+    >>> rgb = np.array([[0.2, 0.5, 0.8], [0.466, 0.466, 0.466]], dtype="float32")
+    >>> bool(np.allclose(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-4))
+    True
     """
     linear = lab_to_linear_rgb(lab)
     if preserve_lightness:

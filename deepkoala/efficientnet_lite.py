@@ -29,6 +29,7 @@ data/efficientnet_lite0_LICENSE.txt). Which file "imagenet" means is decided
 by the backbone registry (`deepkoala.backbones`), not here.
 """
 
+import functools
 import os
 
 import keras
@@ -81,16 +82,11 @@ def _initializers(random):
     return conv, dense
 
 
-def _conv(x, filters, kernel_size, name, initializer, strides=1, padding="same"):
-    return layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=padding,
-        use_bias=False,
-        data_format=_CHANNELS_LAST,
-        kernel_initializer=initializer,
-        name=name,
+def _conv(x, filters, kernel_size, name, init, strides=1, padding="same"):
+    # No bias: a batch normalization follows every convolution.
+    conv = functools.partial(layers.Conv2D, use_bias=False, data_format=_CHANNELS_LAST)
+    return conv(
+        filters, kernel_size, strides=strides, padding=padding, kernel_initializer=init, name=name
     )(x)
 
 

@@ -74,14 +74,10 @@ def colorization_head(
 def deep_koalarization(
     backbone="inception_resnet_v2",
     backbone_weights="imagenet",
-    encoder_filters=ENCODER_FILTERS,
-    fusion_filters=FUSION_FILTERS,
-    decoder_filters=DECODER_FILTERS,
-    chroma_bins=None,
-    temperature=0.38,
     mid_level_features=False,
     dtype_policy=None,
     name="deep_koalarization",
+    **head_arguments,
 ):
     """Build the colorization network: scaled lightness -> a*b* / 128.
 
@@ -94,10 +90,6 @@ def deep_koalarization(
     Args:
         backbone: name of the ImageNet classifier used for the embedding.
         backbone_weights: "imagenet", None or a weights file path.
-        encoder_filters, fusion_filters, decoder_filters: the head's widths;
-            the defaults are the paper's (6,573,794 trainable parameters with
-            a 1000-class backbone).
-        chroma_bins, temperature: see `colorization_head`.
         mid_level_features: also fuse the backbone's mid-level feature map
             into the encoder's grid (see `deepkoala.blocks.fusion`).
         dtype_policy: a Keras dtype policy name for the layers, e.g.
@@ -105,6 +97,10 @@ def deep_koalarization(
             (GPUs); None uses Keras' global policy. Color conversions and the
             output layers stay float32.
         name: the model's name.
+        **head_arguments: `colorization_head`'s `encoder_filters`,
+            `fusion_filters`, `decoder_filters`, `chroma_bins` and
+            `temperature`; the default widths are the paper's (6,573,794
+            trainable parameters with a 1000-class backbone).
 
     Example:
     >>> model = deep_koalarization("inception_v3", backbone_weights=None)
@@ -118,12 +114,8 @@ def deep_koalarization(
         )
         head = colorization_head(
             output_shapes[0][-1],
-            encoder_filters,
-            fusion_filters,
-            decoder_filters,
-            chroma_bins,
-            temperature,
-            output_shapes[1][-1] if mid_level_features else None,
+            mid_level_channels=output_shapes[1][-1] if mid_level_features else None,
+            **head_arguments,
         )
         lightness = keras.Input((None, None, 1), name="lightness")
         embedded = embedding_block(lightness)
