@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import keras
 
+from deepkoala import efficientnet_lite
+
 
 @dataclasses.dataclass(frozen=True)
 class Backbone:
@@ -101,7 +103,6 @@ for _name, _constructor, _feature_layer in (
 
 
 def _build_efficientnet_lite0(weights):
-    from deepkoala.efficientnet_lite import efficientnet_lite0
     from deepkoala.weights import (
         EFFICIENTNET_LITE0_FILE,
         EFFICIENTNET_LITE0_SHA256,
@@ -111,17 +112,17 @@ def _build_efficientnet_lite0(weights):
     if isinstance(weights, str) and weights == "imagenet":
         # Shipped in the package (checked), or fetched once like a preset.
         weights = weights_file(EFFICIENTNET_LITE0_FILE, EFFICIENTNET_LITE0_SHA256)
-    return efficientnet_lite0(weights=weights)
+    return efficientnet_lite.efficientnet_lite0(weights=weights)
 
 
-# EfficientNet-Lite0 (bundled weights, no download) scales [0, 255] as (x - 127) / 128.
+# EfficientNet-Lite0: bundled weights, no download; its own preprocessing, (x - 127) / 128.
 register_backbone(
     Backbone(
         "efficientnet_lite0",
         _build_efficientnet_lite0,
-        input_size=224,
-        scale=1 / 128,
-        offset=-127 / 128,
+        input_size=efficientnet_lite.INPUT_SIZE,
+        scale=efficientnet_lite.PREPROCESS_SCALE,
+        offset=efficientnet_lite.PREPROCESS_OFFSET,
         embedding_size=1000,
         feature_layer="block5c_add",  # 14x14x112, the last block at stride 16
     )

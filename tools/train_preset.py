@@ -27,20 +27,21 @@ import time
 import keras
 
 from deepkoala import Colorizer
+from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
 from deepkoala.evaluation import evaluate, format_report
 from deepkoala.losses import LOSSES
 
 # The paper's widths, and half of them (a quarter of the cost).
 WIDTHS = {
     "full": {
-        "encoder_filters": (64, 128, 128, 256, 256, 512, 512, 256),
-        "fusion_filters": 256,
-        "decoder_filters": (128, 64, 64, 32),
+        "encoder_filters": ENCODER_FILTERS,
+        "fusion_filters": FUSION_FILTERS,
+        "decoder_filters": DECODER_FILTERS,
     },
     "half": {
-        "encoder_filters": (32, 64, 64, 128, 128, 256, 256, 128),
-        "fusion_filters": 128,
-        "decoder_filters": (64, 32, 32, 16),
+        "encoder_filters": tuple(width // 2 for width in ENCODER_FILTERS),
+        "fusion_filters": FUSION_FILTERS // 2,
+        "decoder_filters": tuple(width // 2 for width in DECODER_FILTERS),
     },
 }
 
