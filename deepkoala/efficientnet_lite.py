@@ -41,7 +41,7 @@ INPUT_SIZE = 224
 
 # Stages of EfficientNet-Lite0 (efficientnet_lite_builder.py block strings
 # without "_se0.25"): kernel, stride, expand ratio, output channels, repeats.
-_STAGES = (
+STAGES = (
     (3, 1, 1, 16, 1),
     (3, 2, 6, 24, 2),
     (5, 2, 6, 40, 2),
@@ -53,7 +53,7 @@ _STAGES = (
 _STEM_FILTERS = 32
 _HEAD_FILTERS = 1280
 _NUM_CLASSES = 1000
-_BN_EPSILON = 1e-3
+BN_EPSILON = 1e-3
 _BN_MOMENTUM = 0.99
 _DROPOUT_RATE = 0.2
 _DROP_CONNECT_RATE = 0.2
@@ -91,7 +91,7 @@ def _conv(x, filters, kernel_size, name, init, strides=1, padding="same"):
 
 
 def _bn_relu6(x, bn_name, activation_name=None):
-    x = layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=bn_name)(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=_BN_MOMENTUM, name=bn_name)(x)
     if activation_name is None:
         return x
     return layers.ReLU(max_value=6.0, name=activation_name)(x)
@@ -175,11 +175,11 @@ def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
     x = _conv(x, _STEM_FILTERS, 3, "stem_conv", conv_init, strides=2, padding=padding)
     x = _bn_relu6(x, "stem_bn", "stem_activation")
 
-    total_blocks = sum(stage[-1] for stage in _STAGES)
+    total_blocks = sum(stage[-1] for stage in STAGES)
     block_index = 0
     filters_in = _STEM_FILTERS
     for stage_index, (kernel_size, stride, expand_ratio, filters_out, repeats) in enumerate(
-        _STAGES, start=1
+        STAGES, start=1
     ):
         for repeat in range(repeats):
             x = _mbconv(

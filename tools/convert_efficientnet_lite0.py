@@ -101,7 +101,7 @@ def load_torch_model():
 def block_prefixes():
     """Keras block prefixes in the order of the PyTorch `_blocks` list."""
     prefixes = []
-    for stage, (*_, repeats) in enumerate(efficientnet_lite._STAGES, start=1):
+    for stage, (*_, repeats) in enumerate(efficientnet_lite.STAGES, start=1):
         prefixes.extend(f"block{stage}{chr(ord('a') + r)}" for r in range(repeats))
     return prefixes
 
@@ -315,7 +315,7 @@ def encode_batch_norm(scale, shift, gamma, beta, mean, variance):
     """float16 (gamma, beta, mean, variance) whose inference map x * scale + shift
     matches the wanted `scale` and `shift` to about 2**-16 relative, each value
     as few float16 steps from the original as that allows."""
-    epsilon = efficientnet_lite._BN_EPSILON
+    epsilon = efficientnet_lite.BN_EPSILON
     rows = np.arange(len(scale))
     steps = (np.arange(2 * BN_SEARCH_STEPS + 1) + 1) // 2  # neighbours' distances
     gammas = float16_neighbours(gamma, BN_SEARCH_STEPS)
@@ -355,7 +355,7 @@ def compensated_float16(reference, converted, inputs):
     def run(source, tensor):
         return np.asarray(keras.Model(source.input, tensor)(inputs), np.float64)
 
-    epsilon = efficientnet_lite._BN_EPSILON
+    epsilon = efficientnet_lite.BN_EPSILON
     layer_names = {layer.name for layer in model.layers}
     conv_output = None
     for layer in model.layers:
