@@ -443,59 +443,58 @@ class TrainingBatches(keras.utils.PyDataset):
         # batch does not matter.
         chosen = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
         images = np.asarray(self.store.images[chosen])
-        inputs = {"embedding": self.store.embeddings[chosen]}
-        if self.store.mid_level is None:
-            inputs["rgb"] = images = self._crop(images)
-        else:
-            maps = np.asarray(self.store.mid_level[chosen])
-            inputs["rgb"], inputs["mid_level"] = images, maps = self._crop_with_maps(images, maps)
+        maps = None if self.store.mid_level is None else np.asarray(self.store.mid_level[chosen])
+        images, maps = self._crop(images, maps)
         if self.augment:
             mirrored = self._rng.random(len(images)) < 0.5
             images[mirrored] = images[mirrored, :, ::-1]
-            if "mid_level" in inputs:
-                inputs["mid_level"][mirrored] = inputs["mid_level"][mirrored, :, ::-1]
+            if maps is not None:
+                maps[mirrored] = maps[mirrored, :, ::-1]
+        inputs = {"rgb": images, "embedding": self.store.embeddings[chosen]}
+        if maps is not None:
+            inputs["mid_level"] = maps
         return inputs, images
 
-    def _crop_corners(self, count, stored, size, step=1):
-        """Top-left corners (tops, lefts) of the crops, multiples of `step`."""
-        if not self.augment:
-            start = (stored - size) // 2 // step * step
-            return np.full(count, start), np.full(count, start)
-        positions = (stored - size) // step + 1
-        return (
-            self._rng.integers(0, positions, count) * step,
-            self._rng.integers(0, positions, count) * step,
-        )
+    def _crop(self, images, maps=None):
+        """Crop images, and their mid-level maps if any, to the same regions.
 
-    def _crop(self, images):
+        With maps, crops start on the maps' grid: exact when the map's cells
+        tile the view (224 / 14), else the nearest cells.
+        """
         stored = images.shape[1]
         size = self.crop_size or stored
         if size == stored:
-            return images
-        tops, lefts = self._crop_corners(len(images), stored, size)
-        crops = zip(images, tops, lefts, strict=True)
-        return np.stack([image[t : t + size, x : x + size] for image, t, x in crops])
-
-    def _crop_with_maps(self, images, maps):
-        """Crop images and their mid-level maps to the same region."""
-        stored, grid = images.shape[1], maps.shape[1]
-        size = self.crop_size or stored
-        if size == stored:
             return images, maps
-        # Exact when the map's cells tile the view (224 / 14); else the
-        # nearest cells.
+        grid = stored if maps is None else maps.shape[1]
+        step = max(stored // grid, 1)
         cells = max(round(size * grid / stored), 1)
-        tops, lefts = self._crop_corners(len(images), stored, size, max(stored // grid, 1))
+        count = len(images)
+        if self.augment:
+            positions = (stored - size) // step + 1
+            tops = self._rng.integers(0, positions, count) * step
+            lefts = self._rng.integers(0, positions, count) * step
+        else:
+            tops = lefts = np.full(count, (stored - size) // 2 // step * step)
 
         def cell(pixel):
             return min(round(pixel * grid / stored), grid - cells)
 
-        image_crops, map_crops = [], []
-        for image, feature_map, top, left in zip(images, maps, tops, lefts, strict=True):
-            image_crops.append(image[top : top + size, left : left + size])
-            row, column = cell(top), cell(left)
-            map_crops.append(feature_map[row : row + cells, column : column + cells])
-        return np.stack(image_crops), np.stack(map_crops)
+        corners = list(zip(tops, lefts, strict=True))
+        image_crops = np.stack(
+            [
+                image[t : t + size, x : x + size]
+                for image, (t, x) in zip(images, corners, strict=True)
+            ]
+        )
+        if maps is None:
+            return image_crops, None
+        map_crops = np.stack(
+            [
+                feature_map[cell(t) : cell(t) + cells, cell(x) : cell(x) + cells]
+                for feature_map, (t, x) in zip(maps, corners, strict=True)
+            ]
+        )
+        return image_crops, map_crops
 
     def on_epoch_end(self):
         if self.shuffle:
