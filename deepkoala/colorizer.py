@@ -40,6 +40,7 @@ from deepkoala.presets import (
     available_presets,
     get_preset,
     is_preset_name,
+    parse_settings,
     read_json,
 )
 from deepkoala.version import __version__
@@ -107,6 +108,11 @@ def _checked_config(
         "temperature": check_positive_number("temperature", temperature),
         "mid_level_features": mid_level_features,
     }
+
+
+def _classifies(loss):
+    """Whether a head trained with `loss` classifies a*b* into bins (else it regresses a*b*)."""
+    return loss.endswith("classification")
 
 
 @keras.saving.register_keras_serializable(package="deepkoala")
@@ -184,9 +190,7 @@ class Colorizer(keras.Model):
         config = _checked_config(**arguments)
         network = deep_koalarization(
             **{k: v for k, v in config.items() if k not in ("image_size", "loss")},
-            chroma_bins=chroma_bins.BIN_COUNT
-            if config["loss"].endswith("classification")
-            else None,
+            chroma_bins=chroma_bins.BIN_COUNT if _classifies(config["loss"]) else None,
         )
         kwargs.setdefault("name", "colorizer")
         super().__init__(network.inputs[0], network.outputs[0], **kwargs)
@@ -199,11 +203,6 @@ class Colorizer(keras.Model):
         self._settings = config
         self._helpers = _Helpers()
         self._helpers.backbone_is_imagenet = backbone_weights == "imagenet"
-
-    @property
-    def _classifies(self):
-        """Whether the head classifies a*b* into bins (else it regresses a*b*)."""
-        return self._settings["loss"].endswith("classification")
 
     @property
     def image_size(self):
@@ -478,7 +477,7 @@ class Colorizer(keras.Model):
 
     def _loss(self, bin_weights=None):
         """The Keras loss for the head's kind, rebalanced by `bin_weights` if given."""
-        if self._classifies:
+        if _classifies(self._settings["loss"]):
             return ChromaCrossEntropy(bin_weights)
         return chroma_mse if bin_weights is None else RebalancedChromaMSE(bin_weights)
 
@@ -509,7 +508,7 @@ class Colorizer(keras.Model):
             ]
             inputs = {"rgb": rgb, **dict(zip(names, embedded, strict=True))}
             lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
-            if self._classifies:
+            if _classifies(self._settings["loss"]):
                 # Train on the bin logits; the annealed mean is for colorizing.
                 features = self.head.encoder(lightness)
                 fused = self.head.fusion([features, *embedded])
@@ -595,8 +594,11 @@ class Colorizer(keras.Model):
                 # A cached file that does not load (kept by an older
                 # release, or damaged since) is fetched again, once.
                 os.remove(local)
-        # Only a download that loads as a colorizer is renamed into place.
-        return cls.load(fetch(url, local, sha256, verbose=verbose, validate=cls.load))
+        # Only a download that loads as a colorizer is renamed into place;
+        # the check's colorizer is the one returned (loaded once).
+        loaded = []
+        fetch(url, local, sha256, verbose=verbose, validate=lambda p: loaded.append(cls.load(p)))
+        return loaded[0]
 
     @classmethod
     def _from_preset_folder(cls, folder):
@@ -607,29 +609,29 @@ class Colorizer(keras.Model):
                 f"{folder} is not a deepkoala preset folder: it has no {CONFIG_FILE} "
                 "(Colorizer.save_to_preset writes one)."
             )
-        serialized = read_json(config_path)
+        config = cls._checked_settings(read_json(config_path), config_path)
         backbone_path = os.path.join(folder, BACKBONE_WEIGHTS_FILE)
         # Without a backbone file, the backbone is its published ImageNet one.
         imagenet = not os.path.isfile(backbone_path)
-        colorizer = cls._deserialize(
-            serialized, config_path, backbone_weights="imagenet" if imagenet else None
+        colorizer = cls.from_config(
+            {**config, "backbone_weights": "imagenet" if imagenet else None}
         )
         colorizer.head.load_weights(os.path.join(folder, HEAD_WEIGHTS_FILE))
         if not imagenet:
             colorizer.embedding.load_weights(backbone_path)
-        colorizer._helpers.backbone_is_imagenet = imagenet
         return colorizer
 
     @classmethod
-    def _deserialize(cls, serialized, source, **overrides):
-        """A `Colorizer` from Keras' serialized form, its settings checked."""
+    def _checked_settings(cls, serialized, source):
+        """The config of Keras' serialized form of a `Colorizer`, checked without building it."""
         config = serialized.get("config")
         if serialized.get("class_name") != cls.__name__ or not isinstance(config, dict):
             raise ValueError(f"{source} does not describe a deepkoala Colorizer.")
         try:
-            return cls.from_config({**config, **overrides})
+            _checked_config(**{k: v for k, v in config.items() if k not in ("name", "trainable")})
         except (TypeError, ValueError) as error:
             raise ValueError(f"{source} holds invalid settings: {error}") from error
+        return config
 
     def save_to_preset(self, folder, float16=False):
         """Save as a preset folder, the format of the bundled presets.
@@ -761,17 +763,15 @@ class Colorizer(keras.Model):
                         continue
                     if archive.getinfo(name).file_size > MAX_SETTINGS_BYTES:
                         raise ValueError(f"{not_ours} Its {name} is too large.")
-                    entries[name] = json.loads(archive.read(name))
-        except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
+                    entries[name] = parse_settings(archive.read(name), f"{path} ({name})")
+        except zipfile.BadZipFile as error:
             raise ValueError(not_ours) from error
-        if not all(isinstance(entry, dict) for entry in entries.values()):
-            raise ValueError(f"{not_ours} Its settings are not a JSON object.")
         if _LEGACY_CONFIG_ENTRY in entries:
             return cls._from_legacy_file(path, entries[_LEGACY_CONFIG_ENTRY])
         if "config.json" not in entries:
             raise ValueError(not_ours)
-        # Built (and its settings checked) before Keras reads the weights.
-        cls._deserialize(entries["config.json"], path)
+        # Checked before Keras builds the colorizer and reads the weights.
+        cls._checked_settings(entries["config.json"], path)
         try:
             colorizer = keras.saving.load_model(path, compile=False)
         except (TypeError, ValueError, KeyError) as error:

@@ -102,22 +102,34 @@ class Preset:
         return self._local_json(TRAINING_RECORD_FILE)
 
 
+def parse_settings(data, source):
+    """A small JSON object from the bytes `data` (read from `source`); `ValueError` otherwise.
+
+    Example:
+    >>> parse_settings(b'{"image_size": 224}', "config.json")
+    {'image_size': 224}
+    """
+    if len(data) > MAX_SETTINGS_BYTES:
+        raise ValueError(f"{source} is too large to be a deepkoala settings file.")
+    try:
+        value = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{source} is not a JSON file ({error}).") from error
+    if not isinstance(value, dict):
+        raise ValueError(f"{source} does not hold a JSON object.")
+    return value
+
+
 def read_json(path):
-    """A small JSON object from `path`; `ValueError` for anything else.
+    """`parse_settings` of a file, whose size is checked before it is read.
 
     Example:
     >>> read_json("mine_preset/config.json")  # doctest: +SKIP
     """
     if os.path.getsize(path) > MAX_SETTINGS_BYTES:
         raise ValueError(f"{path} is too large to be a deepkoala settings file.")
-    try:
-        with open(path, encoding="utf-8") as file:
-            value = json.load(file)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a JSON file ({error}).") from error
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} does not hold a JSON object.")
-    return value
+    with open(path, "rb") as file:
+        return parse_settings(file.read(), path)
 
 
 _PRESETS = {}
