@@ -2,7 +2,6 @@
 
 import contextlib
 import hashlib
-import itertools
 import json
 import os
 import shutil
@@ -13,7 +12,6 @@ import zipfile
 
 import keras
 import numpy as np
-from PIL import Image
 
 from deepkoala import chroma_bins, color
 from deepkoala.argument_checks import (
@@ -26,11 +24,11 @@ from deepkoala.backbones import get_backbone
 from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
 from deepkoala.dataset import TrainingData
 from deepkoala.download import fetch
-from deepkoala.images import read_each, resize_channel
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import LOSSES, ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
 from deepkoala.model import deep_koalarization
 from deepkoala.paths import deepkoala_home
+from deepkoala.pipeline import colorize_stream
 from deepkoala.presets import (
     BACKBONE_WEIGHTS_FILE,
     CONFIG_FILE,
@@ -261,7 +259,7 @@ class Colorizer(keras.Model):
         >>> colorizer.colorize("old_photo.jpg").save("colorized.png")  # doctest: +SKIP
         """
         check_positive_int("batch_size", batch_size)
-        size = self.image_size if image_size is None else check_image_size("image_size", image_size)
+        size = self._working_size(image_size)
         if errors not in ("raise", "skip"):
             raise ValueError(f'`errors` must be "raise" or "skip". Received: errors={errors!r}')
         single = not isinstance(images, (list, tuple))
@@ -269,23 +267,14 @@ class Colorizer(keras.Model):
         show_progress = verbose == 1 or (verbose == "auto" and len(sources) > batch_size)
         progress = keras.utils.Progbar(len(sources), unit_name="image") if show_progress else None
         results, skipped = [], []
-        for start in range(0, len(sources), batch_size):
-            images, failures = read_each(sources[start : start + batch_size])
-            lightness, places = [], []
-            for place, image, failure in zip(itertools.count(start), images, failures):
-                if failure is None:
-                    lightness.append(_lightness(image))
-                    places.append(place)
-                elif single or errors == "raise":
+        stream = self.colorize_stream(sources, batch_size=batch_size, image_size=size)
+        for index, image, failure in stream:
+            if failure is not None:
+                if single or errors == "raise":
+                    stream.close()
                     raise failure
-                else:
-                    skipped.append(f"item {place} ({failure})")
-            batch = [None] * len(images)
-            if lightness:
-                chroma = self._predict_chroma(lightness, size)
-                for place, full, item_chroma in zip(places, lightness, chroma, strict=True):
-                    batch[place - start] = _merge(full, item_chroma)
-            results.extend(batch)
+                skipped.append(f"item {index} ({failure})")
+            results.append(image)
             if progress is not None:
                 progress.update(len(results))
         if skipped:
@@ -294,11 +283,70 @@ class Colorizer(keras.Model):
             )
         return results[0] if single else results
 
-    def _predict_chroma(self, lightness_images, size):
-        """a*b* (B, size, size, 2) for full-resolution lightness images (H, W)."""
-        small = np.stack([resize_channel(image, size, size) for image in lightness_images])
-        scaled = color.scale_lightness(small[..., None])
-        chroma = np.asarray(self.predict_on_batch(scaled.astype(np.float32)), dtype=np.float32)
+    def colorize_stream(self, images, batch_size=8, image_size=None, finish=None, workers=None):
+        """Colorize images lazily, yielding each result in order as it is done.
+
+        Reading and merging run in worker threads, overlapped with the
+        network, and at most a few batches are held at once, so a folder of
+        any length takes bounded memory. Unreadable items do not stop the
+        others.
+
+        Args:
+            images: a list (or any iterable, read lazily) of paths,
+                `PIL.Image`s or arrays, as for `colorize`.
+            batch_size, image_size: as for `colorize`.
+            finish: optional `finish(index, image)`, called in a worker
+                thread on each colorized image (for example to save it);
+                its return value is yielded instead of the image.
+            workers: reading and merging threads (default: the cores, 2 to 4).
+
+        Yields:
+            `(index, output, None)`, or `(index, None, error)` for an item
+            that could not be read (or whose `finish` raised a `ValueError`
+            or `OSError`).
+
+        Example:
+        >>> for index, image, error in colorizer.colorize_stream(paths):  # doctest: +SKIP
+        ...     if error is None:
+        ...         image.save(f"colorized_{index}.png")
+        """
+        check_positive_int("batch_size", batch_size)
+        size = self._working_size(image_size)
+        if workers is not None:
+            check_positive_int("workers", workers)
+        return colorize_stream(
+            self._predict_chroma, images, batch_size, size, finish=finish, workers=workers
+        )
+
+    def colorize_video(self, src, dst, batch_size=8, image_size=None, **options):
+        """Colorize a video file into `dst`, keeping its sound, with steady colors.
+
+        Needs PyAV: `pip install deepkoala[video]`. Frames are streamed
+        (memory does not grow with the length), each keeps its own
+        full-resolution lightness, the predicted chroma is smoothed within
+        each shot and reset at cuts, and every audio stream is copied
+        unchanged. See `deepkoala.video.colorize_video` for `options`
+        (`smoothing`, `cut_threshold`, `codec`, `crf`, `verbose`).
+
+        Returns:
+            A dict: "frames" written, "shots" found, "seconds" taken.
+
+        Example:
+        >>> colorizer.colorize_video("reel.mp4", "reel_colorized.mp4")  # doctest: +SKIP
+        """
+        from deepkoala.video import colorize_video
+
+        check_positive_int("batch_size", batch_size)
+        size = self._working_size(image_size)
+        return colorize_video(self, src, dst, batch_size=batch_size, image_size=size, **options)
+
+    def _working_size(self, image_size):
+        return self.image_size if image_size is None else check_image_size("image_size", image_size)
+
+    def _predict_chroma(self, lightness):
+        """a*b* (B, S, S, 2) for working-size lightness (B, S, S) in [0, 100]."""
+        scaled = color.scale_lightness(lightness[..., None]).astype(np.float32)
+        chroma = np.asarray(self.predict_on_batch(scaled), dtype=np.float32)
         if not np.isfinite(chroma).all():
             raise FloatingPointError(
                 "The network's output is not finite (NaN or inf): its weights are broken, "
@@ -838,30 +886,3 @@ class StopOnNaN(keras.callbacks.Callback):
                 f"{batch + 1}; training stopped. Try a lower learning_rate, and check the "
                 "training images."
             )
-
-
-# Full-resolution color math runs on bands of rows: a 24-megapixel photo
-# then needs a few hundred MB of temporaries instead of several GB.
-_BAND_ROWS = 256
-
-
-def _lightness(image):
-    """CIE L (H, W) of a float image, gray (H, W) or RGB (H, W, 3)."""
-    convert = color.gray_to_lightness if image.ndim == 2 else color.rgb_to_lightness
-    lightness = np.empty(image.shape[:2], dtype=np.float32)
-    for top in range(0, image.shape[0], _BAND_ROWS):
-        lightness[top : top + _BAND_ROWS] = np.asarray(convert(image[top : top + _BAND_ROWS]))
-    return lightness
-
-
-def _merge(lightness, chroma):
-    """Full-resolution L and working-size a*b* -> an RGB `PIL.Image`."""
-    height, width = lightness.shape
-    a, b = (resize_channel(chroma[..., i], height, width) for i in range(2))
-    rgb = np.empty((height, width, 3), dtype=np.uint8)
-    for top in range(0, height, _BAND_ROWS):
-        band = slice(top, top + _BAND_ROWS)
-        lab = np.stack([lightness[band], a[band], b[band]], axis=-1)
-        band_rgb = np.asarray(color.lab_to_rgb(lab, preserve_lightness=True))
-        rgb[band] = np.round(band_rgb * 255.0).astype(np.uint8)
-    return Image.fromarray(rgb, mode="RGB")

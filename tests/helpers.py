@@ -71,3 +71,82 @@ def striped_images(count, size=32, seed=0):
         rgb = np.asarray(color.lab_to_rgb(lab.astype("float32")))
         images.append(np.round(rgb * 255).astype("uint8"))
     return np.stack(images)
+
+
+def make_clip(
+    path, frames=24, size=(96, 64), fps=24, shots=("pan",), grain=0.0, audio_streams=1,
+    variable_rate=False, codec="libx264", rotation=0, seed=0,
+):  # fmt: skip
+    """Write a gray test video made from the example photos; returns its path.
+
+    Each shot takes `frames // len(shots)` frames of one example photo:
+    "pan" slides a window across it, "zoom" closes in, "still" holds it.
+    `grain` adds that much Gaussian noise (in 8-bit levels) to every frame;
+    each of `audio_streams` is a sine tone (AAC, 16 kHz) as long as the
+    video. `variable_rate` spaces the frames 1 or 2 ticks apart; `rotation`
+    (degrees, counter-clockwise) is written as the display matrix.
+    """
+    import fractions
+    import pathlib
+
+    import av
+    from PIL import Image
+
+    photos = sorted((pathlib.Path(__file__).parent.parent / "examples" / "photos").glob("*.jpg"))
+    rng = np.random.default_rng(seed)
+    width, height = size
+    per_shot = frames // len(shots)
+    # A name FFmpeg cannot tell the container from is written as Matroska.
+    known = pathlib.Path(path).suffix in (".mp4", ".mkv", ".mov")
+    with av.open(str(path), "w", format=None if known else "matroska") as container:
+        video = container.add_stream(codec, rate=fps)
+        video.width, video.height = width, height
+        video.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        if rotation:
+            video.set_display_rotation(rotation)
+        tick = fractions.Fraction(1, fps * 2)
+        video.codec_context.time_base = tick
+        tones = []
+        for number in range(audio_streams):
+            tone = container.add_stream("aac", rate=16000)
+            tone.layout = "mono"
+            tones.append((tone, 220.0 * (number + 1)))
+        pts = 0
+        for index in range(frames):
+            shot = min(index // per_shot, len(shots) - 1)
+            photo = Image.open(photos[shot % len(photos)]).convert("L")
+            progress = (index - shot * per_shot) / max(per_shot - 1, 1)
+            kind = shots[shot]
+            scale = 1.0 - 0.4 * progress if kind == "zoom" else 0.7
+            crop_w, crop_h = int(photo.width * scale), int(photo.height * scale)
+            left = int((photo.width - crop_w) * (progress if kind == "pan" else 0.5))
+            top = (photo.height - crop_h) // 2
+            view = photo.crop((left, top, left + crop_w, top + crop_h)).resize((width, height))
+            pixels = np.asarray(view, dtype=np.float32)
+            if grain:
+                pixels = pixels + rng.normal(0.0, grain, pixels.shape)
+            gray = np.clip(pixels, 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(np.repeat(gray[..., None], 3, -1), format="rgb24")
+            frame.pts, frame.time_base = pts, tick
+            pts += 2 if not variable_rate else int(rng.integers(1, 3)) * 2
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        duration = pts / (fps * 2)
+        for tone, frequency in tones:
+            samples = int(duration * 16000)
+            wave = (0.3 * np.sin(2 * np.pi * frequency * np.arange(samples) / 16000)).astype(
+                np.float32
+            )
+            for start in range(0, samples, 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    wave[None, start : start + 1024], format="fltp", layout="mono"
+                )
+                chunk.sample_rate = 16000
+                chunk.pts = start
+                for packet in tone.encode(chunk):
+                    container.mux(packet)
+            for packet in tone.encode(None):
+                container.mux(packet)
+    return path

@@ -91,9 +91,9 @@ def test_colorize_runs_lists_in_batches(monkeypatch, tiny_colorizer):
     sizes = []
     original = tiny_colorizer._predict_chroma
 
-    def spy(images, size):
+    def spy(images):
         sizes.append(len(images))
-        return original(images, size)
+        return original(images)
 
     monkeypatch.setattr(tiny_colorizer, "_predict_chroma", spy)
     tiny_colorizer.colorize([data.camera()[:16, :16]] * 5, batch_size=2)

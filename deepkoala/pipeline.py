@@ -1,0 +1,114 @@
+"""Colorizing many photos with reading, the network and merging overlapped.
+
+The network runs on the calling thread, one batch at a time. A small thread
+pool meanwhile decodes the next photos (and computes their lightness and
+working copy) and merges the previous batch's chroma into full-resolution
+photos, then hands each one to `finish` (the command line writes its PNG
+there). Pillow, numpy and the backend release Python's lock in their heavy
+loops, so the three overlap. Results come back in input order.
+"""
+
+import collections
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from deepkoala import full_resolution
+from deepkoala.images import read_pixels, resize_channel
+
+
+def default_workers():
+    """Threads for reading and merging: the machine's cores, at least 2 and at most 4."""
+    return max(2, min(4, os.cpu_count() or 1))
+
+
+def _prepare(source, size):
+    """(full-resolution L, working-size L) of one photo."""
+    lightness = full_resolution.lightness(read_pixels(source))
+    return lightness, resize_channel(lightness, size, size)
+
+
+def _finish(index, lightness, chroma, finish):
+    image = full_resolution.merge(lightness, chroma)
+    return image if finish is None else finish(index, image)
+
+
+def colorize_stream(predict_chroma, sources, batch_size, image_size, finish=None, workers=None):
+    """Colorize `sources`, yielding `(index, output, error)` in input order.
+
+    Args:
+        predict_chroma: the network: working-size L (B, S, S) in [0, 100]
+            -> a*b* (B, S, S, 2).
+        sources: an iterable of paths, `PIL.Image`s or arrays
+            (`images.read_pixels`), read lazily: a generator of video
+            frames works.
+        batch_size: photos per network call.
+        image_size: the network's working size S.
+        finish: called as `finish(index, image)` on each colorized
+            `PIL.Image` in a worker thread; its return value is the output
+            (default: the image itself).
+        workers: reading and merging threads (default `default_workers()`).
+
+    Yields:
+        (index, output, None) for each photo done, or (index, None, error)
+        where reading it or `finish` raised a `ValueError` or `OSError`.
+        Other errors (for example the network's) propagate.
+
+    Example:
+    >>> for index, image, error in colorize_stream(predict, ["a.jpg"], 8, 224):  # doctest: +SKIP
+    ...     image.save(f"{index}.png")
+    """
+    workers = workers or default_workers()
+    # At most two batches read ahead and two being merged: memory stays
+    # bounded by the batch size, however many items `sources` yields.
+    ahead = 2 * batch_size
+    sources = enumerate(sources)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="deepkoala")
+    try:
+        reads = collections.deque()  # (index, future of (L, working-size L))
+        pending = collections.deque()  # (index, future of the output, or the error)
+
+        def read_ahead():
+            while len(reads) < ahead:
+                item = next(sources, None)
+                if item is None:
+                    return
+                index, source = item
+                reads.append((index, pool.submit(_prepare, source, image_size)))
+
+        read_ahead()
+        while reads:
+            read, failed = [], {}
+            for _ in range(min(batch_size, len(reads))):
+                index, future = reads.popleft()
+                try:
+                    read.append((index, *future.result()))
+                except (ValueError, OSError) as error:
+                    failed[index] = error
+            read_ahead()
+            chroma = {}
+            if read:
+                predicted = predict_chroma(np.stack([small for _, _, small in read]))
+                for (index, lightness, _), item_chroma in zip(read, predicted, strict=True):
+                    chroma[index] = pool.submit(_finish, index, lightness, item_chroma, finish)
+            pending.extend(sorted({**failed, **chroma}.items()))
+            while pending and (len(pending) > ahead or _ready(pending[0][1])):
+                yield _result(*pending.popleft())
+        while pending:
+            yield _result(*pending.popleft())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ready(item):
+    return not isinstance(item, Future) or item.done()
+
+
+def _result(index, item):
+    if not isinstance(item, Future):
+        return index, None, item
+    try:
+        return index, item.result(), None
+    except (ValueError, OSError) as error:
+        return index, None, error

@@ -1,0 +1,57 @@
+"""The numpy full-resolution color math against `color`'s keras.ops reference."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepkoala import color, full_resolution
+from deepkoala.images import resize_channel
+
+
+def _photo(height, width, channels=3, seed=0):
+    """Smooth uint8 pixels: a small random image enlarged, as photos are."""
+    rng = np.random.default_rng(seed)
+    shape = (max(2, height // 8), max(2, width // 8)) + ((channels,) if channels > 1 else ())
+    small = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
+    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR))
+
+
+def _reference_merge(lightness, chroma):
+    """The former merge: whole-channel Pillow resize, then `color.lab_to_rgb`."""
+    height, width = lightness.shape
+    a, b = (resize_channel(chroma[..., i], height, width) for i in range(2))
+    rgb = np.asarray(color.lab_to_rgb(np.stack([lightness, a, b], -1), preserve_lightness=True))
+    return np.round(rgb * 255.0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_lightness_matches_color_for_uint8_and_float_pixels(channels):
+    pixels = _photo(70, 90, channels)
+    floats = pixels.astype(np.float32) / 255.0
+    convert = color.rgb_to_lightness if channels == 3 else color.gray_to_lightness
+    expected = np.asarray(convert(floats))
+    np.testing.assert_allclose(full_resolution.lightness(pixels), expected, atol=1e-3)
+    np.testing.assert_allclose(full_resolution.lightness(floats), expected, atol=1e-3)
+    assert full_resolution.lightness(pixels).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "shape", [(150, 203), (64, 64), (1, 1), (3, 500), (20, 12)]
+)  # several bands, one band, a pixel, a strip, smaller than the chroma
+def test_merge_matches_the_reference_within_one_level(shape):
+    rng = np.random.default_rng(1)
+    lightness = full_resolution.lightness(_photo(*shape))
+    chroma = rng.normal(0.0, 45.0, (32, 32, 2)).astype(np.float32)  # often out of gamut
+    merged = np.asarray(full_resolution.merge(lightness, chroma)).astype(int)
+    reference = _reference_merge(lightness, chroma).astype(int)
+    assert merged.shape == shape + (3,)
+    assert np.abs(merged - reference).max() <= 1
+    assert (merged != reference).mean() < 0.01
+
+
+def test_merge_keeps_the_lightness():
+    lightness = full_resolution.lightness(_photo(90, 70))
+    chroma = np.random.default_rng(2).normal(0.0, 60.0, (16, 16, 2)).astype(np.float32)
+    merged = np.asarray(full_resolution.merge(lightness, chroma))
+    out_lightness = np.asarray(color.rgb_to_lightness(merged.astype(np.float32) / 255.0))
+    assert np.abs(out_lightness - lightness).max() < 1.0

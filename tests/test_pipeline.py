@@ -1,0 +1,72 @@
+"""colorize_stream: order, failures, bounded read-ahead and `finish`."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from deepkoala.pipeline import colorize_stream
+
+
+def _fake_network(calls):
+    def predict(lightness):
+        calls.append(len(lightness))
+        return np.zeros(lightness.shape + (2,), np.float32)
+
+    return predict
+
+
+def test_results_keep_input_order_with_failures_between(tmp_path):
+    photo = np.full((20, 30), 128, np.uint8)
+    sources = [photo, str(tmp_path / "missing.jpg"), photo, "not/here.png", photo]
+    calls = []
+    results = list(colorize_stream(_fake_network(calls), sources, batch_size=2, image_size=8))
+    assert [index for index, _, _ in results] == [0, 1, 2, 3, 4]
+    assert [error is None for _, _, error in results] == [True, False, True, False, True]
+    assert isinstance(results[1][2], FileNotFoundError) and "missing.jpg" in str(results[1][2])
+    assert results[0][1].size == (30, 20)
+    assert calls == [1, 1, 1]  # the failing items never reach the network
+
+
+def test_finish_runs_in_workers_and_its_errors_name_the_item():
+    threads = set()
+
+    def finish(index, image):
+        threads.add(threading.current_thread().name)
+        if index == 2:
+            raise OSError("disk full")
+        return index * 10
+
+    sources = [np.zeros((9, 9), np.uint8)] * 4
+    results = list(colorize_stream(_fake_network([]), sources, 2, 8, finish=finish))
+    assert [output for _, output, _ in results] == [0, 10, None, 30]
+    assert "disk full" in str(results[2][2])
+    assert threading.current_thread().name not in threads
+
+
+def test_a_generator_is_read_at_most_two_batches_ahead_of_the_network():
+    pulled = []
+
+    def frames():  # like the frames of a video: no length, produced on demand
+        for index in range(40):
+            pulled.append(index)
+            yield np.zeros((9, 9), np.uint8)
+
+    pulled_at_call = []
+
+    def predict(lightness):
+        pulled_at_call.append(len(pulled))
+        return np.zeros(lightness.shape + (2,), np.float32)
+
+    results = list(colorize_stream(predict, frames(), batch_size=4, image_size=8))
+    assert [index for index, _, _ in results] == list(range(40))
+    assert pulled_at_call[0] <= 3 * 4  # the batch in the network and two more
+    assert len(pulled_at_call) == 10
+
+
+def test_an_error_of_the_network_propagates_and_stops_the_workers():
+    def broken(lightness):
+        raise FloatingPointError("not finite")
+
+    with pytest.raises(FloatingPointError):
+        list(colorize_stream(broken, [np.zeros((9, 9), np.uint8)] * 6, 2, 8))
