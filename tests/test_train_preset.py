@@ -67,3 +67,31 @@ def test_train_preset_writes_model_record_and_heldout_scores(tmp_path, monkeypat
     with Image.open(gallery) as image:
         assert image.width == 4 * 256  # gray input, two models, original
         assert image.height == 22 + 3 * 256
+
+
+def test_validation_by_subject_early_stopping_and_temperature_choice(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPKOALA_HOME", str(tmp_path / "home"))
+    monkeypatch.syspath_prepend(str(TOOLS))  # calibrate_temperature imports train_preset
+    data = _photo_set(tmp_path / "data")
+    out = tmp_path / "out"
+    _run_tool(
+        monkeypatch, "train_preset.py", data, "--name", "tiny", "--backbone", TINY_BACKBONE,
+        "--loss", "classification", "--image-size", "32", "--stored-size", "32",
+        "--steps", "8", "--batch-size", "2", "--validation-percent", "34",
+        "--early-stopping", "1", "--out-dir", out,
+    )  # fmt: skip
+    record = json.loads((out / "tiny-training.json").read_text())
+    assert record["validation_photos"] == 2 and record["training_photos"] == 4
+    assert len(record["validation_loss_history"]) == record["epochs"] >= 1
+    held_back = {photo["path"] for photo in record["photos"][-2:]}  # validation photos last
+    assert all(path.startswith("train/") for path in held_back)
+
+    choice = tmp_path / "temperature.json"
+    _run_tool(
+        monkeypatch, "calibrate_temperature.py", out / "tiny.keras", data,
+        "--validation-percent", "34", "--temperatures", "0.3", "0.5", "--out", choice,
+    )  # fmt: skip
+    calibration = json.loads(choice.read_text())
+    assert calibration["validation_photos"] == 2
+    assert [row["temperature"] for row in calibration["table"]] == [0.3, 0.5]
+    assert calibration["chosen"] in (0.3, 0.5)

@@ -18,6 +18,7 @@ with tools/export_preset.py.
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -73,6 +74,32 @@ def training_files(data, packages):
     return [os.path.join(data, row["path"]) for row in rows], rows
 
 
+def split_off_validation(paths, rows, percent):
+    """Reorder (paths, rows) so the validation photos come last; also returns their count.
+
+    Whole subjects (manifest.csv's `subject`, or the file name where there is
+    none) are set aside in the order of a hash of their name, until about
+    `percent` of the photos are: the same set for every run, chosen without
+    looking at any score, and never sharing a subject with the training part.
+    """
+    if not percent:
+        return paths, rows, 0
+    subjects = [row.get("subject") or row["path"] for row in rows]
+    by_hash = sorted(
+        set(subjects), key=lambda s: hashlib.sha256(b"validation:" + s.encode()).digest()
+    )
+    wanted, chosen = round(len(rows) * percent / 100), set()
+    for subject in by_hash:
+        if len(chosen) and sum(s in chosen for s in subjects) >= wanted:
+            break
+        chosen.add(subject)
+    order = sorted(range(len(rows)), key=lambda i: subjects[i] in chosen)
+    validation = sum(subjects[i] in chosen for i in order)
+    if validation == len(rows):
+        raise SystemExit(f"--validation-percent {percent} leaves no photo for training")
+    return [paths[i] for i in order], [rows[i] for i in order], validation
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="the folder made by tools/make_demo_dataset.py")
@@ -101,10 +128,25 @@ def main(argv=None):
         action="store_true",
         help="lower the learning rate along a cosine, epoch by epoch, to a tenth at the end",
     )
+    parser.add_argument(
+        "--validation-percent",
+        type=float,
+        default=0.0,
+        help="set aside about this share of the training photos, whole subjects, to validate",
+    )
+    parser.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="EPOCHS",
+        help="stop once the validation loss has not improved for EPOCHS epochs, and keep "
+        "the weights of its best epoch (needs --validation-percent)",
+    )
     parser.add_argument("--out-dir", default="release")
     parser.add_argument("--checkpoint-dir", default=None)
     parser.add_argument("--initial-weights", help="a .keras file to start from")
     args = parser.parse_args(argv)
+    if args.early_stopping is not None and not args.validation_percent:
+        parser.error("--early-stopping needs --validation-percent")
 
     os.makedirs(args.out_dir, exist_ok=True)
     keras.utils.set_random_seed(0)
@@ -120,8 +162,17 @@ def main(argv=None):
     if args.initial_weights:
         colorizer.set_weights(Colorizer.load(args.initial_weights).model.get_weights())
     paths, rows = training_files(args.data, args.packages)
+    paths, rows, validation_photos = split_off_validation(paths, rows, args.validation_percent)
+    # fit keeps int(photos * split) photos for validation: the half keeps that exact.
+    validation_split = (validation_photos + 0.5) / len(paths) if validation_photos else 0.0
     budget = StepBudget(args.steps, args.max_minutes)
     callbacks = [budget]
+    if args.early_stopping is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                patience=args.early_stopping, restore_best_weights=True, verbose=1
+            )
+        )
     if args.cosine_decay:
         steps_per_epoch = math.ceil(len(paths) * args.views / args.batch_size)
         planned_epochs = max(1, math.ceil(args.steps / steps_per_epoch))
@@ -138,6 +189,7 @@ def main(argv=None):
         paths,
         epochs=epochs,
         batch_size=args.batch_size,
+        validation_split=validation_split,
         learning_rate=args.learning_rate,
         stored_size=args.stored_size,
         views_per_image=args.views,
@@ -159,7 +211,8 @@ def main(argv=None):
         "config": config,
         "stored_size": args.stored_size,
         "views_per_image": args.views,
-        "training_photos": len(paths),
+        "training_photos": len(paths) - validation_photos,
+        "validation_photos": validation_photos,
         "source_packages": sorted({row["package"] for row in rows}),
         "head_parameters": colorizer.head.count_params(),
         "steps": budget.done,
@@ -169,6 +222,10 @@ def main(argv=None):
         "cosine_decay": args.cosine_decay,
         "training_seconds": round(training_seconds),
         "loss_history": [round(value, 5) for value in history.history["loss"]],
+        "validation_loss_history": [
+            round(value, 5) for value in history.history.get("val_loss", [])
+        ],
+        "early_stopping_patience": args.early_stopping,
         "keras_backend": keras.backend.backend(),
         "heldout": report,
         "photos": [
