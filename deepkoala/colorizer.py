@@ -71,6 +71,7 @@ def _checked_config(
     loss="mse",
     temperature=0.38,
     mid_level_features=False,
+    edge_aware_chroma=False,
 ):
     """The constructor's arguments, checked, as the config dict."""
     if not isinstance(backbone, str):
@@ -85,6 +86,11 @@ def _checked_config(
         raise ValueError(
             f"The {backbone} backbone offers no mid-level features. "
             f"Received: backbone={backbone!r}, mid_level_features=True"
+        )
+    if not isinstance(edge_aware_chroma, bool):
+        raise ValueError(
+            f"`edge_aware_chroma` must be True or False. "
+            f"Received: edge_aware_chroma={edge_aware_chroma!r}"
         )
     if loss not in LOSSES:
         raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={loss!r}")
@@ -105,6 +111,7 @@ def _checked_config(
         "loss": loss,
         "temperature": check_positive_number("temperature", temperature),
         "mid_level_features": mid_level_features,
+        "edge_aware_chroma": edge_aware_chroma,
     }
 
 
@@ -156,6 +163,12 @@ class Colorizer(keras.Model):
             network then tells the head where things are, which a head
             trained on a few hundred photos cannot learn alone. Off by
             default (the paper's network). See `docs/quality.md`.
+        edge_aware_chroma: upsample the predicted chroma to the photo's
+            full resolution with a guided filter whose guide is the
+            lightness (`full_resolution.merge(..., edge_aware=True)`), so
+            colors stop at the photo's edges instead of bleeding across
+            them; off by default (bilinear upsampling, as the paper). It
+            changes only `colorize`, not the network.
 
         **kwargs: `name` and `trainable`, as for any `keras.Model`.
 
@@ -177,6 +190,7 @@ class Colorizer(keras.Model):
         loss="mse",
         temperature=0.38,
         mid_level_features=False,
+        edge_aware_chroma=False,
         **kwargs,
     ):
         # The constructor's own arguments, by name (the first statement, so
@@ -187,7 +201,11 @@ class Colorizer(keras.Model):
             raise TypeError(f"Colorizer got unexpected keyword arguments: {', '.join(unknown)}")
         config = _checked_config(**arguments)
         network = deep_koalarization(
-            **{k: v for k, v in config.items() if k not in ("image_size", "loss")},
+            **{
+                k: v
+                for k, v in config.items()
+                if k not in ("image_size", "loss", "edge_aware_chroma")
+            },
             chroma_bins=chroma_bins.BIN_COUNT if _classifies(config["loss"]) else None,
         )
         kwargs.setdefault("name", "colorizer")
@@ -315,8 +333,9 @@ class Colorizer(keras.Model):
         if workers is not None:
             check_positive_int("workers", workers)
         return colorize_stream(
-            self._predict_chroma, images, batch_size, size, finish=finish, workers=workers
-        )
+            self._predict_chroma, images, batch_size, size, finish=finish, workers=workers,
+            edge_aware=self._settings["edge_aware_chroma"],
+        )  # fmt: skip
 
     def colorize_video(self, src, dst, batch_size=8, image_size=None, **options):
         """Colorize a video file into `dst`, keeping its sound, with steady colors.

@@ -29,12 +29,14 @@ def _prepare(source, size):
     return lightness, resize_channel(lightness, size, size)
 
 
-def _finish(index, lightness, chroma, finish):
-    image = full_resolution.merge(lightness, chroma)
+def _finish(index, lightness, chroma, finish, edge_aware):
+    image = full_resolution.merge(lightness, chroma, edge_aware=edge_aware)
     return image if finish is None else finish(index, image)
 
 
-def colorize_stream(predict_chroma, sources, batch_size, image_size, finish=None, workers=None):
+def colorize_stream(
+    predict_chroma, sources, batch_size, image_size, finish=None, workers=None, edge_aware=False
+):
     """Colorize `sources`, yielding `(index, output, error)` in input order.
 
     Args:
@@ -49,6 +51,8 @@ def colorize_stream(predict_chroma, sources, batch_size, image_size, finish=None
             `PIL.Image` in a worker thread; its return value is the output
             (default: the image itself).
         workers: reading and merging threads (default `default_workers()`).
+        edge_aware: upsample the chroma with the lightness as a guide
+            (`full_resolution.merge`).
 
     Yields:
         (index, output, None) for each photo done, or (index, None, error)
@@ -91,7 +95,9 @@ def colorize_stream(predict_chroma, sources, batch_size, image_size, finish=None
             if read:
                 predicted = predict_chroma(np.stack([small for _, _, small in read]))
                 for (index, lightness, _), item_chroma in zip(read, predicted, strict=True):
-                    chroma[index] = pool.submit(_finish, index, lightness, item_chroma, finish)
+                    chroma[index] = pool.submit(
+                        _finish, index, lightness, item_chroma, finish, edge_aware
+                    )
             pending.extend(sorted({**failed, **chroma}.items()))
             while pending and (len(pending) > ahead or _ready(pending[0][1])):
                 yield _result(*pending.popleft())

@@ -215,7 +215,7 @@ def colorize_video(
             with sink:
                 frames = _transcode(
                     av, source, video, audio, sink, stabilizer, size, batch_size, codec, crf,
-                    verbose, src,
+                    verbose, src, colorizer.get_config().get("edge_aware_chroma", False),
                 )  # fmt: skip
         if frames == 0:
             raise ValueError(f"{src} holds no video frame")
@@ -231,8 +231,9 @@ def colorize_video(
 
 
 def _transcode(
-    av, source, video, audio, sink, stabilizer, size, batch_size, codec, crf, verbose, src
-):
+    av, source, video, audio, sink, stabilizer, size, batch_size, codec, crf, verbose, src,
+    edge_aware,
+):  # fmt: skip
     """Decode, colorize and encode every frame; copy the audio packets. Returns the frame count."""
     rate = video.average_rate or video.guessed_rate or Fraction(25)
     audio_out = {stream.index: sink.add_stream_from_template(stream) for stream in audio}
@@ -285,7 +286,7 @@ def _transcode(
     show = verbose == 1 or verbose == "auto"
     progress = keras.utils.Progbar(total, unit_name="frame") if show else None
     written = 0
-    stream = colorize_stream(stabilizer, decoded_frames(), batch_size, size)
+    stream = colorize_stream(stabilizer, decoded_frames(), batch_size, size, edge_aware=edge_aware)
     for index, image, error in stream:
         if error is not None:
             raise error

@@ -55,3 +55,27 @@ def test_merge_keeps_the_lightness():
     merged = np.asarray(full_resolution.merge(lightness, chroma))
     out_lightness = np.asarray(color.rgb_to_lightness(merged.astype(np.float32) / 255.0))
     assert np.abs(out_lightness - lightness).max() < 1.0
+
+
+def test_edge_aware_chroma_stops_at_the_lightness_edge():
+    lightness = np.full((64, 64), 30.0, np.float32)
+    lightness[:, 32:] = 70.0  # a sharp edge, down the middle
+    chroma = np.zeros((8, 8, 2), np.float32)
+    chroma[:, :4, 0], chroma[:, 4:, 0] = 40.0, -40.0  # red left, green right, coarse
+    a_star = {}
+    for edge_aware in (False, True):
+        merged = np.asarray(full_resolution.merge(lightness, chroma, edge_aware=edge_aware))
+        lab = np.asarray(color.rgb_to_lab(merged.astype(np.float32) / 255.0))
+        assert np.abs(lab[..., 0] - lightness).max() < 1.0  # lightness kept either way
+        a_star[edge_aware] = lab[32, 28:36, 1]  # four pixels each side of the edge
+    # Bilinear blurs the colors across the edge; the guided filter keeps them apart.
+    bleed = {key: np.abs(values[:4] - values[4:]).min() for key, values in a_star.items()}
+    assert bleed[True] > bleed[False] + 10.0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 500), (150, 203)])
+def test_edge_aware_merge_handles_any_shape(shape):
+    lightness = full_resolution.lightness(_photo(*shape))
+    chroma = np.random.default_rng(3).normal(0.0, 30.0, (16, 16, 2)).astype(np.float32)
+    merged = full_resolution.merge(lightness, chroma, edge_aware=True)
+    assert merged.size == shape[::-1]

@@ -118,9 +118,14 @@ def test_colorizer_config_round_trip():
         "loss",
         "temperature",
         "mid_level_features",
+        "edge_aware_chroma",
     }
     rebuilt = Colorizer.from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config
+    edge_aware = Colorizer.from_config({**config, "edge_aware_chroma": True})
+    assert edge_aware.get_config()["edge_aware_chroma"] is True
+    with pytest.raises(ValueError, match="edge_aware_chroma"):
+        Colorizer.from_config({**config, "edge_aware_chroma": "yes"})
 
 
 @pytest.mark.parametrize(
