@@ -258,21 +258,25 @@ def _lab_to_srgb8(lightness_band, chroma_band):
     fx = fy + chroma_band[..., 0] / 500.0
     # Negative z is outside any real color; `color` clips it to 0 too.
     fz = np.maximum(fy - chroma_band[..., 1] / 200.0, 0.0)
-    xyz = (_lab_f_inverse(fx) * _WHITE_X, _lab_f_inverse(fy), _lab_f_inverse(fz) * _WHITE_Z)
+    luminance = _lab_f_inverse(fy)
+    xyz = (_lab_f_inverse(fx) * _WHITE_X, luminance, _lab_f_inverse(fz) * _WHITE_Z)
     linear = [_weighted_sum(row, xyz) for row in _RGB_FROM_XYZ]
-    luminance = np.clip(_weighted_sum(_LUMINANCE, linear), 0.0, 1.0)
-    # The largest step along luminance -> color that keeps every channel in [0, 1].
+    # The luminance of `linear` is Y itself (the matrices are inverses).
+    np.clip(luminance, 0.0, 1.0, out=luminance)
+    headroom = 1.0 - luminance
+    # The largest step along luminance -> color that keeps every channel in
+    # [0, 1]: a channel above the gray may rise by the headroom, one below
+    # it may fall by the luminance.
     step = np.ones_like(luminance)
     offsets = [plane - luminance for plane in linear]
     with np.errstate(divide="ignore", invalid="ignore"):
         for offset in offsets:
-            limit = np.where(offset > 1e-12, (1.0 - luminance) / offset, 1.0)
-            limit = np.where(offset < -1e-12, luminance / -offset, limit)
-            np.minimum(step, limit, out=step)
-    np.clip(step, 0.0, 1.0, out=step)
+            limit = np.where(offset > 0.0, headroom, luminance) / np.abs(offset)
+            np.fmin(step, limit, out=step)  # fmin: a 0 / 0 (NaN) limit leaves step as it is
     output = np.empty(luminance.shape + (3,), dtype=np.uint8)
     table = _encode_table()
+    scale = _ENCODE_TABLE_SIZE - 1
     for channel, offset in enumerate(offsets):
         value = np.clip(luminance + step * offset, 0.0, 1.0)
-        output[..., channel] = table[(value * (_ENCODE_TABLE_SIZE - 1) + 0.5).astype(np.int32)]
+        output[..., channel] = table[(value * scale + 0.5).astype(np.int32)]
     return output
