@@ -202,13 +202,21 @@ def _input_files(inputs, output):
     return pairs
 
 
+# Video file extensions FFmpeg writes; a video named otherwise is written as Matroska.
+_VIDEO_EXTENSIONS = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".ogv",
+    ".wmv", ".3gp",
+}  # fmt: skip
+
+
 def _output_extension(path):
-    """ ".png" for a photo; a video keeps its container (Matroska when it has no extension)."""
+    """ ".png" for a photo; a video keeps its container's extension where FFmpeg knows it."""
     from deepkoala.video import looks_like_video
 
     if not looks_like_video(path):
         return ".png"
-    return os.path.splitext(path)[1] or ".mkv"
+    extension = os.path.splitext(path)[1].lower()
+    return extension if extension in _VIDEO_EXTENSIONS else ".mkv"
 
 
 def _unique_output(target, taken):

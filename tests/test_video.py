@@ -199,11 +199,12 @@ def test_the_command_line_colorizes_a_folder_of_photos_and_videos(
     folder.mkdir()
     make_clip(folder / "film.mp4", frames=8)
     make_clip(folder / "no_extension", frames=8, audio_streams=0)
+    make_clip(folder / "reel.bin", frames=8, audio_streams=0)  # a name FFmpeg cannot write
     (folder / "photo.png").write_bytes(_png_bytes())
     monkeypatch.setattr("deepkoala.Colorizer.from_preset", lambda *a, **k: tiny_colorizer)
     assert cli.main(["colorize", str(folder), "-o", str(tmp_path / "out")]) == 0
     out = tmp_path / "out"
-    assert sorted(os.listdir(out)) == ["film.mp4", "no_extension.mkv", "photo.png"]
+    assert sorted(os.listdir(out)) == ["film.mp4", "no_extension.mkv", "photo.png", "reel.mkv"]
     assert len(_frames(out / "film.mp4")[0]) == 8
     assert _audio_packets(out / "film.mp4") == _audio_packets(folder / "film.mp4")
 
