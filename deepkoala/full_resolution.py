@@ -172,8 +172,9 @@ def _box_mean(x, radius):
 
 # Edge-aware chroma upsampling (a fast guided filter, He and Sun 2015): the
 # lightness guides where colors change. Its settings were chosen on
-# validation photos (docs/quality.md): a radius of 4 on a guide whose short
-# side is 384 pixels (about 1% of the picture), and epsilon 1e-3 on L / 100.
+# validation photos (docs/quality.md): a radius of 8 on a guide whose short
+# side is at most 768 pixels (about 1% of the picture), and epsilon 1e-3 on
+# L / 100.
 GUIDE_SHORT_SIDE = 768
 GUIDE_RADIUS = 8
 GUIDE_EPSILON = 1e-3
@@ -185,7 +186,9 @@ def _guided_coefficients(lightness_image, chroma):
     scale = min(1.0, GUIDE_SHORT_SIDE / min(height, width))
     guide_height, guide_width = max(1, round(height * scale)), max(1, round(width * scale))
     radius = max(1, min(GUIDE_RADIUS, (min(guide_height, guide_width) - 1) // 2))
-    guide = resize_channel(lightness_image, guide_height, guide_width)[..., None] / 100.0
+    if (guide_height, guide_width) != (height, width):
+        lightness_image = resize_channel(lightness_image, guide_height, guide_width)
+    guide = lightness_image[..., None] / 100.0
     target = _resize_rows_and_columns(chroma, guide_height, guide_width)
     # One pass of box means over every product the filter needs.
     means = _box_mean(np.concatenate([guide, target, guide * target, guide * guide], -1), radius)

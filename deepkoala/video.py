@@ -29,13 +29,13 @@ MISSING_EXTRA = "Colorizing videos needs PyAV: pip install deepkoala[video]"
 
 # Leading bytes of the common video containers, for telling a video from a
 # photo without PyAV: MP4/MOV/3GP ("ftyp" at offset 4), Matroska/WebM, AVI,
-# MPEG program and transport streams, FLV, Ogg, ASF/WMV.
+# an MPEG program stream, FLV, Ogg, ASF/WMV. (An MPEG transport stream is
+# told by its sync byte, repeated every 188 bytes.)
 _SIGNATURES = (
     (4, b"ftyp"),
     (0, b"\x1a\x45\xdf\xa3"),
     (8, b"AVI "),
     (0, b"\x00\x00\x01\xba"),
-    (0, b"\x47"),
     (0, b"FLV"),
     (0, b"OggS"),
     (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),
@@ -59,16 +59,11 @@ def looks_like_video(path):
     """
     try:
         with open(path, "rb") as file:
-            head = file.read(16)
+            head = file.read(189)
     except OSError:
         return False
-    if head[:1] == b"\x47" and len(head) >= 1:
-        # A transport stream repeats its sync byte every 188 bytes.
-        try:
-            with open(path, "rb") as file:
-                return file.read(189)[188:189] == b"\x47"
-        except OSError:
-            return False
+    if head[:1] == head[188:189] == b"\x47":
+        return True
     return any(head[offset : offset + len(magic)] == magic for offset, magic in _SIGNATURES)
 
 

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from deepkoala import cli, color
 from deepkoala.video import ChromaStabilizer, colorize_video, looks_like_video
@@ -190,6 +191,19 @@ def test_videos_are_recognised_by_content(tmp_path):
     assert looks_like_video(clip)
     assert not looks_like_video(os.path.join(os.path.dirname(__file__), "..", "examples",
                                              "sample_gray.jpg"))  # fmt: skip
+    # An MPEG transport stream (sync byte every 188 bytes) is a video; a GIF,
+    # which starts with the same byte ("G"), is not.
+    stream = tmp_path / "broadcast.ts"
+    with av.open(str(stream), "w", format="mpegts") as container:
+        video = container.add_stream("mpeg4", rate=24)
+        video.width, video.height, video.pix_fmt = 64, 32, "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.zeros((32, 64, 3), np.uint8), format="rgb24")
+        for packet in [*video.encode(frame), *video.encode(None)]:
+            container.mux(packet)
+    assert looks_like_video(stream)
+    gif = tmp_path / "still.gif"
+    Image.fromarray(np.zeros((300, 300), np.uint8)).save(gif)
+    assert not looks_like_video(gif)
 
 
 def test_the_command_line_colorizes_a_folder_of_photos_and_videos(
@@ -211,8 +225,6 @@ def test_the_command_line_colorizes_a_folder_of_photos_and_videos(
 
 def _png_bytes():
     import io
-
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(np.full((20, 30), 128, np.uint8)).save(buffer, format="PNG")
