@@ -2,12 +2,14 @@
 
     python benchmarks/colorize.py                 # images/s, end to end vs bare forward
     python benchmarks/colorize.py --big           # peak RSS and time for one 6000x4000 photo
+    python benchmarks/colorize.py --big-folder 8  # peak RSS of the CLI on 8 of them
 
-End to end, three ways, on 640x480 JPEG files: `colorize(paths)` returning
+End to end, four ways, on 640x480 JPEG files: `colorize(paths)` returning
 PIL images (decode, lightness, resize, network, chroma upsampling and merge);
 the same followed by a PNG encode of each result (compress_level=1), one
-after the other; and `deepkoala colorize FOLDER -o OUT`, which writes PNG
-files (default compression) from worker threads. Bare forward:
+after the other; and `deepkoala colorize FOLDER -o OUT`, which writes the
+files from worker threads, as JPEG (its default for JPEG photos) and with
+`--format png`. Bare forward:
 `model.predict_on_batch` on a batch already in memory, the same model, in the
 same run. Backbones are built with random weights: speed does not depend on
 their values.
@@ -71,14 +73,15 @@ def throughput(backbone, batch_size, count, repeats, dtype_policy):
             for image in colorizer.colorize(paths, batch_size=batch_size, verbose=0):
                 image.save(io.BytesIO(), format="PNG", compress_level=1)
 
-        def command_line():
+        def command_line(photo_format):
             output = os.path.join(folder, "colorized")
             shutil.rmtree(output, ignore_errors=True)
             with (
                 contextlib.redirect_stdout(io.StringIO()),
                 contextlib.redirect_stderr(io.StringIO()),
             ):
-                cli.main(["colorize", photos, "-o", output, "--batch-size", str(batch_size)])
+                cli.main(["colorize", photos, "-o", output, "--batch-size", str(batch_size),
+                          "--format", photo_format])  # fmt: skip
 
         batch = np.random.default_rng(0).uniform(-1, 1, (batch_size, size, size, 1))
         batch = batch.astype("float32")
@@ -92,11 +95,11 @@ def throughput(backbone, batch_size, count, repeats, dtype_policy):
         forward_rate = best_rate(forward, count // batch_size * batch_size, repeats)
         images_rate = best_rate(to_images, count, repeats)
         png_rate = best_rate(then_png, count, repeats)
-        # The command line on the folder, writing PNG files (its default
-        # compression), with this colorizer instead of a loaded preset: the
-        # model's loading is not timed.
+        # The command line on the folder, with this colorizer instead of a
+        # loaded preset: the model's loading is not timed.
         with mock.patch.object(Colorizer, "from_preset", return_value=colorizer):
-            cli_rate = best_rate(command_line, count, repeats)
+            cli_rate = best_rate(lambda: command_line("auto"), count, repeats)
+            cli_png_rate = best_rate(lambda: command_line("png"), count, repeats)
     return {
         "benchmark": "colorize",
         "backend": keras.backend.backend(),
@@ -109,9 +112,11 @@ def throughput(backbone, batch_size, count, repeats, dtype_policy):
         "list_images_per_s": round(images_rate, 3),
         "list_png_images_per_s": round(png_rate, 3),
         "cli_images_per_s": round(cli_rate, 3),
+        "cli_png_images_per_s": round(cli_png_rate, 3),
         "list_fraction_of_forward": round(images_rate / forward_rate, 3),
         "list_png_fraction_of_forward": round(png_rate / forward_rate, 3),
         "cli_fraction_of_forward": round(cli_rate / forward_rate, 3),
+        "cli_png_fraction_of_forward": round(cli_png_rate / forward_rate, 3),
     }
 
 
@@ -139,6 +144,38 @@ def big_photo(backbone):
     }
 
 
+def big_folder(backbone, count, batch_size):
+    """Peak RSS of `deepkoala colorize FOLDER` on `count` 6000x4000 photos."""
+    colorizer = Colorizer(backbone=backbone, backbone_weights=None)
+    with tempfile.TemporaryDirectory() as folder:
+        photos = os.path.join(folder, "photos")
+        os.makedirs(photos)
+        for index in range(count):
+            path = os.path.join(photos, f"big{index}.jpg")
+            subprocess.run([sys.executable, __file__, "--make-big-photo", path], check=True)
+        colorizer.colorize(np.zeros((64, 64), np.uint8))
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        with (
+            mock.patch.object(Colorizer, "from_preset", return_value=colorizer),
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            code = cli.main(["colorize", photos, "-o", os.path.join(folder, "out"),
+                             "--batch-size", str(batch_size)])  # fmt: skip
+        seconds = time.perf_counter() - started
+    return {
+        "benchmark": "colorize_big_folder",
+        "backend": keras.backend.backend(),
+        "backbone": backbone,
+        "input": f"{count} x 6000x4000 JPEG, deepkoala colorize FOLDER",
+        "batch_size": batch_size,
+        "exit_code": code,
+        "seconds": round(seconds, 2),
+        "peak_rss_mb_before": round(rss_before, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
 def make_big_photo(path):
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (400, 600, 3), dtype=np.uint8)
@@ -148,6 +185,9 @@ def make_big_photo(path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true", help="one 6000x4000 photo instead")
+    parser.add_argument(
+        "--big-folder", type=int, metavar="N", help="the CLI on N 6000x4000 photos instead"
+    )
     parser.add_argument(
         "--backbones", nargs="+", default=["inception_resnet_v2", "efficientnet_lite0"]
     )
@@ -160,14 +200,18 @@ def main(argv=None):
     if args.make_big_photo:
         make_big_photo(args.make_big_photo)
         return 0
-    if args.big and len(args.backbones) > 1:
+    big = ["--big"] if args.big else ["--big-folder", str(args.big_folder)]
+    if (args.big or args.big_folder) and len(args.backbones) > 1:
         # Peak RSS is per process: measure each backbone in a fresh one.
         for backbone in args.backbones:
-            subprocess.run([sys.executable, __file__, "--big", "--backbones", backbone], check=True)
+            command = [sys.executable, __file__, *big, "--batch-size", str(args.batch_size)]
+            subprocess.run([*command, "--backbones", backbone], check=True)
         return 0
     for backbone in args.backbones:
         if args.big:
             figures = big_photo(backbone)
+        elif args.big_folder:
+            figures = big_folder(backbone, args.big_folder, args.batch_size)
         else:
             figures = throughput(
                 backbone, args.batch_size, args.images, args.repeats, args.dtype_policy

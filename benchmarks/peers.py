@@ -109,7 +109,7 @@ def main(argv=None):
     for backbone in args.backbones:
         figures = throughput(backbone, 16, args.images, args.repeats, None)
         peer_rate = peer["forward_images_per_s"]
-        for key in ("forward", "list", "list_png", "cli"):
+        for key in ("forward", "list", "list_png", "cli", "cli_png"):
             figures[f"{key}_vs_eccv16_forward"] = round(
                 figures[f"{key}_images_per_s"] / peer_rate, 2
             )

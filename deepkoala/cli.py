@@ -57,7 +57,7 @@ def build_parser():
         "PyAV: pip install deepkoala[video].",
         formatter_class=examples,
         epilog="examples:\n"
-        "  deepkoala colorize photo.jpg                  # writes photo_colorized.png beside it\n"
+        "  deepkoala colorize photo.jpg                  # writes photo_colorized.jpg beside it\n"
         "  deepkoala colorize old_photos/ -o out/        # every image in the folder, into out/\n"
         "  deepkoala colorize scan.tif --weights mine.keras --size 320\n"
         "  deepkoala colorize film.mp4 -o out/           # writes out/film.mp4, with its sound",
@@ -69,8 +69,15 @@ def build_parser():
         "-o",
         "--output",
         metavar="OUT",
-        help="output folder (default: NAME_colorized.png, or NAME_colorized.EXT for a "
-        "video, beside each file, and a sibling folder DIR_colorized/ for a folder)",
+        help="output folder (default: NAME_colorized.EXT beside each file, and a sibling "
+        "folder DIR_colorized/ for a folder)",
+    )
+    colorize.add_argument(
+        "--format",
+        choices=("auto", "png", "jpeg"),
+        default="auto",
+        help="photos: auto keeps JPEG photos JPEG (quality 95) and writes the others as "
+        "PNG; png or jpeg writes every photo so (default auto)",
     )
     _add_model_source(colorize, DEFAULT_PRESET)
     colorize.add_argument(
@@ -171,11 +178,11 @@ def build_parser():
     return parser
 
 
-def _input_files(inputs, output):
+def _input_files(inputs, output, photo_format="auto"):
     """(path, output path) for every input file; folders keep their layout.
 
     With an output folder, each file goes there; without one, a file's output
-    is `<name>_colorized.png` beside it, and a folder's go into a sibling
+    is `<name>_colorized.<ext>` beside it, and a folder's go into a sibling
     folder `<folder>_colorized/`.
     """
     from deepkoala.dataset import find_images
@@ -186,10 +193,11 @@ def _input_files(inputs, output):
             base = output or os.path.normpath(item) + "_colorized"
             for path in find_images(item):
                 stem = os.path.splitext(os.path.relpath(path, item))[0]
-                pairs.append((path, os.path.join(base, stem + _output_extension(path))))
+                extension = _output_extension(path, photo_format)
+                pairs.append((path, os.path.join(base, stem + extension)))
         elif os.path.isfile(item):
             stem = os.path.splitext(os.path.basename(item))[0]
-            extension = _output_extension(item)
+            extension = _output_extension(item, photo_format)
             if output:
                 pairs.append((item, os.path.join(output, stem + extension)))
             else:
@@ -209,14 +217,29 @@ _VIDEO_EXTENSIONS = {
 }  # fmt: skip
 
 
-def _output_extension(path):
-    """ ".png" for a photo; a video keeps its container's extension where FFmpeg knows it."""
+# The extensions run_colorize writes photos with; anything else is a video.
+_PHOTO_EXTENSIONS = (".png", ".jpg")
+
+
+def _output_extension(path, photo_format):
+    """A photo's ".png" or ".jpg"; a video keeps its container's extension where FFmpeg knows it.
+
+    With `photo_format="auto"`, a JPEG photo (by its content) stays JPEG: its
+    chroma is far below JPEG's resolution, so a lossless copy would only be
+    four times larger and slower to write.
+    """
     from deepkoala.video import looks_like_video
 
-    if not looks_like_video(path):
-        return ".png"
-    extension = os.path.splitext(path)[1].lower()
-    return extension if extension in _VIDEO_EXTENSIONS else ".mkv"
+    if looks_like_video(path):
+        extension = os.path.splitext(path)[1].lower()
+        return extension if extension in _VIDEO_EXTENSIONS else ".mkv"
+    if photo_format == "auto":
+        try:
+            with open(path, "rb") as file:
+                photo_format = "jpeg" if file.read(3) == b"\xff\xd8\xff" else "png"
+        except OSError:
+            photo_format = "png"  # reading it fails again later, and is reported then
+    return ".jpg" if photo_format == "jpeg" else ".png"
 
 
 def _unique_output(target, taken):
@@ -238,12 +261,15 @@ def _output_problem(target, inputs, overwrite):
 
 
 def _save_atomically(image, target):
-    """Write a PNG to a temporary name beside `target`, then rename it into place."""
+    """Write a JPEG or PNG (by `target`'s extension) to a temporary name, then rename it."""
     os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
     partial = f"{target}.partial-{os.getpid()}"
     try:
-        # zlib level 1: a third of the default level's time for files about 5% larger.
-        image.save(partial, format="PNG", compress_level=1)
+        if target.endswith(".jpg"):
+            image.save(partial, format="JPEG", quality=95)
+        else:
+            # zlib level 1: a third of the default level's time for files about 5% larger.
+            image.save(partial, format="PNG", compress_level=1)
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):
@@ -255,7 +281,7 @@ def run_colorize(args):
 
     from deepkoala import Colorizer
 
-    pairs = _input_files(args.inputs, args.output)
+    pairs = _input_files(args.inputs, args.output, args.format)
     # Decided before anything is written: an output never replaces an input,
     # and files that existed before the run are kept unless --overwrite.
     inputs = {os.path.realpath(path) for path, _ in pairs}
@@ -267,15 +293,15 @@ def run_colorize(args):
             failed.append(f"{path}: {problem}")
         else:
             todo.append((path, target))
-    videos = [(path, target) for path, target in todo if not target.endswith(".png")]
-    todo = [(path, target) for path, target in todo if target.endswith(".png")]
+    videos = [(path, target) for path, target in todo if not target.endswith(_PHOTO_EXTENSIONS)]
+    todo = [(path, target) for path, target in todo if target.endswith(_PHOTO_EXTENSIONS)]
     colorizer = Colorizer.from_preset(args.weights or args.preset)
     written = 0
     if todo:
         progress = keras.utils.Progbar(len(todo), unit_name="image")
 
         def save(index, image):
-            # In a worker thread: PNG encoding overlaps the next batch's network pass.
+            # In a worker thread: encoding overlaps the next batch's network pass.
             target = todo[index][1]
             try:
                 _save_atomically(image, target)

@@ -20,6 +20,7 @@ from deepkoala.argument_checks import (
     check_positive_int,
     check_positive_number,
 )
+from deepkoala.averaged_weights import AveragedWeights
 from deepkoala.backbones import get_backbone
 from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
 from deepkoala.dataset import TrainingData
@@ -392,6 +393,7 @@ class Colorizer(keras.Model):
         distribution=None,
         seed=None,
         views_per_image=1,
+        ema_momentum=None,
     ):
         """Train (or fine-tune) the colorization head on color images.
 
@@ -431,6 +433,11 @@ class Colorizer(keras.Model):
                 random squares at several scales of the full-resolution
                 photo, each with its own embedding, so a few hundred large
                 photos give thousands of distinct training images.
+            ema_momentum: None, or keep an exponential moving average of the
+                head's weights with this momentum (e.g. 0.99: about the last
+                100 steps). Validation and the callbacks see the average at
+                each epoch's end, and the colorizer keeps it; it overfits a
+                small photo set less than the last step's weights do.
 
         Returns:
             The Keras `History`.
@@ -446,6 +453,12 @@ class Colorizer(keras.Model):
         check_positive_int("batch_size", batch_size)
         check_positive_number("learning_rate", learning_rate)
         check_positive_int("views_per_image", views_per_image)
+        if ema_momentum is not None and (
+            not isinstance(ema_momentum, (int, float)) or not 0.0 < ema_momentum < 1.0
+        ):
+            raise ValueError(
+                f"`ema_momentum` must be None or in (0, 1). Received: ema_momentum={ema_momentum!r}"
+            )
         if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
             raise ValueError(
                 "`validation_split` must be in [0, 1). "
@@ -457,6 +470,8 @@ class Colorizer(keras.Model):
                 f"`stored_size` must be an integer >= image_size ({self.image_size}). "
                 f"Received: stored_size={stored_size!r}"
             )
+        # The average goes into the model first, so the callbacks after it see it.
+        averaging = [] if ema_momentum is None else [AveragedWeights()]
         guards = [StopOnNaN()]
         if checkpoint_dir is not None:
             # double_checkpoint keeps the previous epoch's files, so a kill
@@ -488,12 +503,12 @@ class Colorizer(keras.Model):
             try:
                 with contextlib.nullcontext() if distribution is None else distribution.scope():
                     return trained._compiled_training_model(
-                        learning_rate, self._loss(bin_weights)
+                        learning_rate, self._loss(bin_weights), ema_momentum
                     ).fit(
                         batches,
                         validation_data=validation,
                         epochs=epochs,
-                        callbacks=[*(callbacks or []), *guards],
+                        callbacks=[*averaging, *(callbacks or []), *guards],
                         verbose=verbose,
                     )
             finally:
@@ -564,7 +579,7 @@ class Colorizer(keras.Model):
         loss = self._helpers.training_loss or self._loss()
         return self._compiled_training_model(learning_rate, loss)
 
-    def _compiled_training_model(self, learning_rate, loss=chroma_mse):
+    def _compiled_training_model(self, learning_rate, loss=chroma_mse, ema_momentum=None):
         helpers = self._helpers
         if helpers.training_model is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
@@ -583,12 +598,13 @@ class Colorizer(keras.Model):
             else:
                 chroma = self.head([lightness, *embedded])
             model = keras.Model(inputs, chroma, name="trainer")
-            optimizer = keras.optimizers.Adam(learning_rate)
-            if self._settings["dtype_policy"] == "mixed_float16":
-                # float16 gradients underflow without loss scaling.
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            model.compile(optimizer=optimizer, loss=loss)
+            model.compile(optimizer=self._optimizer(learning_rate, ema_momentum), loss=loss)
             helpers.training_model = model
+        elif ema_momentum != helpers.ema_momentum:
+            # The moving average lives in the optimizer's variables.
+            helpers.training_model.compile(
+                optimizer=self._optimizer(learning_rate, ema_momentum), loss=loss
+            )
         else:
             helpers.training_model.optimizer.learning_rate = learning_rate
             if loss is not helpers.training_loss:
@@ -596,7 +612,19 @@ class Colorizer(keras.Model):
                     optimizer=helpers.training_model.optimizer, loss=loss
                 )
         helpers.training_loss = loss
+        helpers.ema_momentum = ema_momentum
         return helpers.training_model
+
+    def _optimizer(self, learning_rate, ema_momentum):
+        optimizer = keras.optimizers.Adam(
+            learning_rate,
+            use_ema=ema_momentum is not None,
+            ema_momentum=0.99 if ema_momentum is None else ema_momentum,
+        )
+        if self._settings["dtype_policy"] == "mixed_float16":
+            # float16 gradients underflow without loss scaling.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     # Presets and files.
 
@@ -874,6 +902,7 @@ class _Helpers:
     def __init__(self):
         self.training_model = None
         self.training_loss = None
+        self.ema_momentum = None
         self.embedder = None
         self.twin = None
         self.distribution = None

@@ -3,7 +3,7 @@
 The network runs on the calling thread, one batch at a time. A small thread
 pool meanwhile decodes the next photos (and computes their lightness and
 working copy) and merges the previous batch's chroma into full-resolution
-photos, then hands each one to `finish` (the command line writes its PNG
+photos, then hands each one to `finish` (the command line writes its file
 there). Pillow, numpy and the backend release Python's lock in their heavy
 loops, so the three overlap. Results come back in input order.
 """
@@ -13,9 +13,16 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
+from PIL import Image
 
 from deepkoala import full_resolution
 from deepkoala.images import read_pixels, resize_channel
+
+# Pixels of the photos read ahead, and of the photos of one batch, beyond
+# their first: a 24-megapixel photo holds about 100 MB of lightness until it
+# is merged, so a folder of large photos is read a few photos at a time, not
+# two batches at a time (the network then gets smaller batches).
+PIXEL_BUDGET = 32_000_000
 
 
 def default_workers():
@@ -27,6 +34,23 @@ def _prepare(source, size):
     """(full-resolution L, working-size L) of one photo."""
     lightness = full_resolution.lightness(read_pixels(source))
     return lightness, resize_channel(lightness, size, size)
+
+
+def _pixel_count(source):
+    """A source's pixels, from a file's header only; 0 when it cannot be told.
+
+    A source that cannot be opened is counted as 0: reading it fails later,
+    in a worker, and is reported with its item.
+    """
+    if isinstance(source, np.ndarray):
+        return int(np.prod(source.shape[:2])) if source.ndim >= 2 else 0
+    if isinstance(source, Image.Image):
+        return source.width * source.height
+    try:
+        with Image.open(source) as image:
+            return image.width * image.height
+    except (OSError, ValueError, TypeError, Image.DecompressionBombError):
+        return 0
 
 
 def _finish(index, lightness, chroma, finish, edge_aware):
@@ -64,28 +88,39 @@ def colorize_stream(
     ...     image.save(f"{index}.png")
     """
     workers = workers or default_workers()
-    # At most two batches read ahead and two being merged: memory stays
-    # bounded by the batch size, however many items `sources` yields.
+    # At most two batches read ahead and two being merged, and at most
+    # PIXEL_BUDGET pixels read ahead and in a batch beyond their first photo:
+    # memory stays bounded, however many items `sources` yields.
     ahead = 2 * batch_size
-    sources = enumerate(sources)
+    sources = ((index, source, _pixel_count(source)) for index, source in enumerate(sources))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="deepkoala")
     try:
-        reads = collections.deque()  # (index, future of (L, working-size L))
+        reads = collections.deque()  # (index, pixels, future of (L, working-size L))
         pending = collections.deque()  # (index, future of the output, or the error)
+        waiting = []  # the next item, pulled but over the pixel budget for now
 
         def read_ahead():
+            held = sum(pixels for _, pixels, _ in reads)
             while len(reads) < ahead:
-                item = next(sources, None)
+                item = waiting.pop() if waiting else next(sources, None)
                 if item is None:
                     return
-                index, source = item
-                reads.append((index, pool.submit(_prepare, source, image_size)))
+                index, source, pixels = item
+                if reads and held + pixels > PIXEL_BUDGET:
+                    waiting.append(item)
+                    return
+                reads.append((index, pixels, pool.submit(_prepare, source, image_size)))
+                held += pixels
 
         read_ahead()
         while reads:
-            read, failed = [], {}
-            for _ in range(min(batch_size, len(reads))):
-                index, future = reads.popleft()
+            read, failed, batch_pixels = [], {}, 0
+            while reads and len(read) + len(failed) < batch_size:
+                index, pixels, future = reads[0]
+                if read and batch_pixels + pixels > PIXEL_BUDGET:
+                    break
+                reads.popleft()
+                batch_pixels += pixels
                 try:
                     read.append((index, *future.result()))
                 except (ValueError, OSError) as error:

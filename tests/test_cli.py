@@ -75,7 +75,7 @@ def test_colorize_files_and_folders(tmp_path, saved_tiny_model, capsys):
     assert code == 1  # one input was unreadable; the others are all written
     assert "broken.jpg" in captured.err
     assert Image.open(out / "a.png").size == (32, 32)
-    assert Image.open(out / "sub" / "b.png").size == (20, 10)
+    assert Image.open(out / "sub" / "b.jpg").size == (20, 10)
     assert Image.open(out / "a-2.png").size == (7, 9)  # name clash gets a suffix
 
 
@@ -109,9 +109,28 @@ def test_colorize_without_an_output_folder_writes_beside_the_inputs(
     (folder / "sub").mkdir(parents=True)
     Image.fromarray(striped_images(1)[0]).save(folder / "sub" / "a.png")
     assert cli.main(["colorize", str(photo), str(folder), "--weights", str(saved_tiny_model)]) == 0
-    assert Image.open(tmp_path / "photo_colorized.png").size == (32, 32)
+    assert Image.open(tmp_path / "photo_colorized.jpg").size == (32, 32)
     assert Image.open(tmp_path / "album_colorized" / "sub" / "a.png").size == (32, 32)
     assert sorted(p.name for p in folder.rglob("*")) == ["a.png", "sub"]  # nothing added
+
+
+def test_colorize_keeps_jpeg_photos_jpeg_unless_told_otherwise(tmp_path, saved_tiny_model):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(striped_images(1)[0]).save(folder / "a.jpg")
+    Image.fromarray(striped_images(1)[0]).save(folder / "b.tif")
+    # A JPEG by content is a JPEG, whatever its name.
+    Image.fromarray(striped_images(1)[0]).save(folder / "c.png", format="JPEG")
+    weights = ["--weights", str(saved_tiny_model)]
+    assert cli.main(["colorize", str(folder), "-o", str(tmp_path / "auto"), *weights]) == 0
+    formats = {p.name: Image.open(p).format for p in (tmp_path / "auto").iterdir()}
+    assert formats == {"a.jpg": "JPEG", "b.png": "PNG", "c.jpg": "JPEG"}
+    for chosen, extension, name in [("png", ".png", "PNG"), ("jpeg", ".jpg", "JPEG")]:
+        out = tmp_path / chosen
+        arguments = ["colorize", str(folder), "-o", str(out), "--format", chosen, *weights]
+        assert cli.main(arguments) == 0
+        written = {p.name: Image.open(p).format for p in out.iterdir()}
+        assert written == {f"{stem}{extension}": name for stem in "abc"}
 
 
 def test_train_fine_tunes_a_preset_and_help_shows_examples(tmp_path, monkeypatch):

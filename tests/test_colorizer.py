@@ -12,7 +12,7 @@ from skimage import color as skcolor
 from skimage import data
 
 from deepkoala import Colorizer
-from tests.helpers import LEARNING_SIZES, TINY_BACKBONE, striped_images
+from tests.helpers import LEARNING_SIZES, TINY_BACKBONE, TINY_SIZES, striped_images
 
 
 def _saturate(colorizer, a=3.0, b=-3.0):
@@ -225,11 +225,55 @@ def test_fit_on_a_list_of_paths_and_callbacks(tmp_path, tiny_colorizer):
 
 @pytest.mark.parametrize(
     ("argument", "value"),
-    [("epochs", 0), ("batch_size", -2), ("validation_split", 1.0), ("learning_rate", 0)],
+    [
+        ("epochs", 0),
+        ("batch_size", -2),
+        ("validation_split", 1.0),
+        ("learning_rate", 0),
+        ("ema_momentum", 1.0),
+    ],
 )
 def test_fit_rejects_bad_arguments(argument, value, tiny_colorizer):
     with pytest.raises(ValueError, match=argument):
         tiny_colorizer.fit(striped_images(2), **{argument: value})
+
+
+def test_fit_with_a_moving_average_ends_with_the_average_even_when_stopped_early(tmp_path):
+    keras.utils.set_random_seed(0)
+    colorizer = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)
+    last_step, validated, epoch_end = [], [], []
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            last_step[:] = [np.array(w) for w in colorizer.head.get_weights()]
+
+        def on_test_end(self, logs=None):
+            validated[:] = [np.array(w) for w in colorizer.head.get_weights()]
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_end[:] = [np.array(w) for w in colorizer.head.get_weights()]
+            self.model.stop_training = True
+
+    history = colorizer.fit(
+        striped_images(8),
+        epochs=3,
+        batch_size=2,
+        validation_split=0.25,
+        learning_rate=1e-2,
+        ema_momentum=0.5,
+        callbacks=[StopAfterFirstEpoch()],
+        verbose=0,
+    )
+    assert len(history.history["loss"]) == 1
+    final = colorizer.head.get_weights()
+    # Validation and the callbacks saw the average, the colorizer keeps it, and it is not
+    # the last step's weights (Keras' SwapEMAWeights would leave those here).
+    for kept, seen, checked in zip(final, epoch_end, validated, strict=True):
+        np.testing.assert_array_equal(kept, seen)
+        np.testing.assert_array_equal(kept, checked)
+    assert any(not np.array_equal(k, s) for k, s in zip(final, last_step, strict=True))
+    # A later fit without averaging trains on from the kept weights.
+    colorizer.fit(striped_images(4), epochs=1, batch_size=2, verbose=0)
 
 
 def test_it_learns_colors_that_follow_from_gray_patterns():

@@ -50,6 +50,9 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise for display
     _color(width=12, height=8).save(path, exif=exif)
     assert read_image(path).shape == (12, 8, 3)
+    with Image.open(path) as opened:
+        assert read_image(opened).shape == (12, 8, 3)
+        assert opened.size == (12, 8)  # the caller's image is left as it was
 
 
 @pytest.mark.parametrize(

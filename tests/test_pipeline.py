@@ -70,3 +70,34 @@ def test_an_error_of_the_network_propagates_and_stops_the_workers():
 
     with pytest.raises(FloatingPointError):
         list(colorize_stream(broken, [np.zeros((9, 9), np.uint8)] * 6, 2, 8))
+
+
+def test_large_photos_are_read_and_batched_a_few_at_a_time(monkeypatch):
+    from deepkoala import pipeline
+
+    # As if each photo had 24 megapixels, with a budget of 32.
+    monkeypatch.setattr(pipeline, "PIXEL_BUDGET", 800)
+    pulled, pulled_at_call, calls = [], [], []
+
+    def photos():
+        for index in range(6):
+            pulled.append(index)
+            yield np.zeros((20, 30), np.uint8)  # 600 pixels
+
+    def predict(lightness):
+        calls.append(len(lightness))
+        pulled_at_call.append(len(pulled))
+        return np.zeros(lightness.shape + (2,), np.float32)
+
+    results = list(colorize_stream(predict, photos(), batch_size=4, image_size=8))
+    assert [error for _, _, error in results] == [None] * 6
+    assert calls == [1] * 6  # two would exceed the budget
+    # Pulled at each network call: the photo in the network, the one read
+    # ahead, and one pulled but waiting for room (not two batches: 8).
+    ahead = [count - done for done, count in enumerate(pulled_at_call)]
+    assert ahead == [3, 3, 3, 3, 2, 1]
+    # Small photos still go two batches ahead, in full batches.
+    calls.clear()
+    small = [np.zeros((10, 10), np.uint8)] * 8  # 100 pixels each
+    assert len(list(colorize_stream(predict, small, batch_size=4, image_size=8))) == 8
+    assert calls == [4, 4]

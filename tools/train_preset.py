@@ -141,6 +141,13 @@ def main(argv=None):
         help="stop once the validation loss has not improved for EPOCHS epochs, and keep "
         "the weights of its best epoch (needs --validation-percent)",
     )
+    parser.add_argument(
+        "--ema-momentum",
+        type=float,
+        default=None,
+        help="keep a moving average of the weights with this momentum, validate and "
+        "finish with it (Colorizer.fit(ema_momentum=...))",
+    )
     parser.add_argument("--out-dir", default="release")
     parser.add_argument("--checkpoint-dir", default=None)
     parser.add_argument("--initial-weights", help="a .keras file to start from")
@@ -193,6 +200,7 @@ def main(argv=None):
         learning_rate=args.learning_rate,
         stored_size=args.stored_size,
         views_per_image=args.views,
+        ema_momentum=args.ema_momentum,
         checkpoint_dir=args.checkpoint_dir,
         callbacks=callbacks,
         seed=0,
@@ -220,6 +228,7 @@ def main(argv=None):
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "cosine_decay": args.cosine_decay,
+        "ema_momentum": args.ema_momentum,
         "training_seconds": round(training_seconds),
         "loss_history": [round(value, 5) for value in history.history["loss"]],
         "validation_loss_history": [
