@@ -73,6 +73,7 @@ def _checked_config(
     temperature=0.38,
     mid_level_features=False,
     edge_aware_chroma=False,
+    saturation=1.0,
 ):
     """The constructor's arguments, checked, as the config dict."""
     if not isinstance(backbone, str):
@@ -113,6 +114,7 @@ def _checked_config(
         "temperature": check_positive_number("temperature", temperature),
         "mid_level_features": mid_level_features,
         "edge_aware_chroma": edge_aware_chroma,
+        "saturation": check_positive_number("saturation", saturation),
     }
 
 
@@ -170,6 +172,9 @@ class Colorizer(keras.Model):
             colors stop at the photo's edges instead of bleeding across
             them; off by default (bilinear upsampling, as the paper). It
             changes only `colorize`, not the network.
+        saturation: the predicted a*b* is multiplied by this before it is
+            merged: above 1 more vivid, below 1 paler (1: as predicted).
+            Like `edge_aware_chroma`, it changes only `colorize`.
 
         **kwargs: `name` and `trainable`, as for any `keras.Model`.
 
@@ -192,6 +197,7 @@ class Colorizer(keras.Model):
         temperature=0.38,
         mid_level_features=False,
         edge_aware_chroma=False,
+        saturation=1.0,
         **kwargs,
     ):
         # The constructor's own arguments, by name (the first statement, so
@@ -205,7 +211,7 @@ class Colorizer(keras.Model):
             **{
                 k: v
                 for k, v in config.items()
-                if k not in ("image_size", "loss", "edge_aware_chroma")
+                if k not in ("image_size", "loss", "edge_aware_chroma", "saturation")
             },
             chroma_bins=chroma_bins.BIN_COUNT if _classifies(config["loss"]) else None,
         )
@@ -372,7 +378,7 @@ class Colorizer(keras.Model):
                 "The network's output is not finite (NaN or inf): its weights are broken, "
                 "for example by training that diverged. Load or train other weights."
             )
-        return chroma * color.AB_SCALE
+        return chroma * (color.AB_SCALE * self._settings["saturation"])
 
     # Training.
 

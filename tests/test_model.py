@@ -119,6 +119,7 @@ def test_colorizer_config_round_trip():
         "temperature",
         "mid_level_features",
         "edge_aware_chroma",
+        "saturation",
     }
     rebuilt = Colorizer.from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config
@@ -126,6 +127,23 @@ def test_colorizer_config_round_trip():
     assert edge_aware.get_config()["edge_aware_chroma"] is True
     with pytest.raises(ValueError, match="edge_aware_chroma"):
         Colorizer.from_config({**config, "edge_aware_chroma": "yes"})
+    with pytest.raises(ValueError, match="saturation"):
+        Colorizer.from_config({**config, "saturation": 0})
+
+
+def test_saturation_scales_the_predicted_chroma_only():
+    colorizer = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)
+    vivid = Colorizer.from_config({**colorizer.get_config(), "saturation": 1.5})
+    vivid.set_weights(colorizer.get_weights())
+    lightness = np.random.default_rng(0).uniform(20, 80, (2, 32, 32)).astype("float32")
+    np.testing.assert_allclose(
+        vivid._predict_chroma(lightness), 1.5 * colorizer._predict_chroma(lightness), rtol=1e-5
+    )
+    # The network itself, and so its exports, are unchanged.
+    scaled = lightness[..., None] / 50.0 - 1.0
+    np.testing.assert_array_equal(
+        vivid.predict_on_batch(scaled), colorizer.predict_on_batch(scaled)
+    )
 
 
 @pytest.mark.parametrize(

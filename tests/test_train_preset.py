@@ -6,6 +6,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from tests.helpers import TINY_BACKBONE, striped_images
@@ -71,7 +72,7 @@ def test_train_preset_writes_model_record_and_heldout_scores(tmp_path, monkeypat
 
 def test_validation_by_subject_early_stopping_and_temperature_choice(tmp_path, monkeypatch):
     monkeypatch.setenv("DEEPKOALA_HOME", str(tmp_path / "home"))
-    monkeypatch.syspath_prepend(str(TOOLS))  # calibrate_temperature imports train_preset
+    monkeypatch.syspath_prepend(str(TOOLS))  # calibrate_decoding imports train_preset
     data = _photo_set(tmp_path / "data")
     out = tmp_path / "out"
     _run_tool(
@@ -86,12 +87,49 @@ def test_validation_by_subject_early_stopping_and_temperature_choice(tmp_path, m
     held_back = {photo["path"] for photo in record["photos"][-2:]}  # validation photos last
     assert all(path.startswith("train/") for path in held_back)
 
-    choice = tmp_path / "temperature.json"
+    choice = tmp_path / "decoding.json"
     _run_tool(
-        monkeypatch, "calibrate_temperature.py", out / "tiny.keras", data,
-        "--validation-percent", "34", "--temperatures", "0.3", "0.5", "--out", choice,
+        monkeypatch, "calibrate_decoding.py", out / "tiny.keras", data,
+        "--validation-percent", "34", "--temperatures", "0.3", "0.5",
+        "--saturations", "1.0", "1.5", "--edge-aware", "--resamples", "50", "--out", choice,
     )  # fmt: skip
     calibration = json.loads(choice.read_text())
     assert calibration["validation_photos"] == 2
-    assert [row["temperature"] for row in calibration["table"]] == [0.3, 0.5]
-    assert calibration["chosen"] in (0.3, 0.5)
+    assert [(row["temperature"], row["saturation"]) for row in calibration["table"]] == [
+        (0.3, 1.0), (0.3, 1.5), (0.5, 1.0), (0.5, 1.5)
+    ]  # fmt: skip
+    assert all(0.0 <= row["odds_of_meeting_the_bars"] <= 1.0 for row in calibration["table"])
+    assert calibration["chosen"] in [
+        {"temperature": row["temperature"], "saturation": row["saturation"]}
+        for row in calibration["table"]
+    ]
+
+
+def test_bar_odds_count_the_resamples_that_meet_every_bar(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOOLS))
+    from calibrate_decoding import bar_odds
+
+    gray = np.array([[20.0, 0.90]] * 4)
+    original = np.full(4, 40.0)
+    clear = np.array([[22.0, 0.91, 30.0]] * 4)  # every bar met on every photo
+    assert bar_odds(clear, gray, original, 1.0, 0.6, 100) == 1.0
+    pale = clear.copy()
+    pale[:, 2] = 20.0  # half the originals' colorfulness
+    assert bar_odds(pale, gray, original, 1.0, 0.6, 100) == 0.0
+    mixed = clear.copy()
+    mixed[0, 0] = 10.0  # one bad photo: the bar holds only in resamples without it
+    odds = bar_odds(mixed, gray, original, 1.0, 0.6, 2000)
+    assert abs(odds - 0.75**4) < 0.05
+
+
+def test_decoding_choice_treats_odds_within_sampling_error_as_ties(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOOLS))
+    from calibrate_decoding import choose
+
+    rows = [
+        {"odds_of_meeting_the_bars": 0.454, "colorfulness_share": 0.61},
+        {"odds_of_meeting_the_bars": 0.451, "colorfulness_share": 0.69},
+        {"odds_of_meeting_the_bars": 0.30, "colorfulness_share": 0.75},
+    ]
+    assert choose(rows, 2000)["colorfulness_share"] == 0.69  # 0.003 apart: a tie
+    assert choose(rows, 10**7)["colorfulness_share"] == 0.61  # no longer within the error
