@@ -52,14 +52,29 @@ def _encode_table():
     return np.round(np.clip(curved, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def _piecewise(upper, lower, take_upper):
+    """`upper` where `take_upper`, else `lower`, in place in `upper`.
+
+    A blend by the 0/1 mask: several times faster than `np.where` on float32
+    bands (both branches are computed either way).
+    """
+    upper -= lower
+    upper *= take_upper
+    upper += lower
+    return upper
+
+
 def _lab_f(t):
-    return np.where(
-        t > color._LAB_EPSILON, np.cbrt(t), color._LAB_KAPPA * t + color._LAB_OFFSET
-    ).astype(np.float32, copy=False)
+    t = np.asarray(t, dtype=np.float32)
+    linear = t * np.float32(color._LAB_KAPPA)
+    linear += np.float32(color._LAB_OFFSET)
+    return _piecewise(np.cbrt(t), linear, t > color._LAB_EPSILON)
 
 
 def _lab_f_inverse(f):
-    return np.where(f > 0.2068966, f * f * f, (f - color._LAB_OFFSET) / color._LAB_KAPPA)
+    linear = f - np.float32(color._LAB_OFFSET)
+    linear *= np.float32(1.0 / color._LAB_KAPPA)
+    return _piecewise(f * f * f, linear, f > 0.2068966)
 
 
 def _srgb_to_linear(values):
@@ -269,13 +284,14 @@ def _lab_to_srgb8(lightness_band, chroma_band):
     headroom = 1.0 - luminance
     # The largest step along luminance -> color that keeps every channel in
     # [0, 1]: a channel above the gray may rise by the headroom, one below
-    # it may fall by the luminance.
+    # it may fall by the luminance. Of headroom / offset and -luminance /
+    # offset, the one with the offset's sign is the larger.
     step = np.ones_like(luminance)
     offsets = [plane - luminance for plane in linear]
     with np.errstate(divide="ignore", invalid="ignore"):
         for offset in offsets:
-            limit = np.where(offset > 0.0, headroom, luminance) / np.abs(offset)
-            np.fmin(step, limit, out=step)  # fmin: a 0 / 0 (NaN) limit leaves step as it is
+            limit = np.maximum(headroom / offset, -luminance / offset)  # NaN for 0 / 0
+            np.fmin(step, limit, out=step)  # fmin: a NaN limit leaves step as it is
     output = np.empty(luminance.shape + (3,), dtype=np.uint8)
     table = _encode_table()
     scale = _ENCODE_TABLE_SIZE - 1
