@@ -17,9 +17,15 @@ from PIL import Image
 from deepkoala import color
 from deepkoala.images import resize_channel
 
-# Rows per band: large enough for numpy to run at full speed, small enough
-# that a band's temporaries stay in the caches.
-BAND_ROWS = 64
+# Pixels per band of rows: large enough for numpy to run at full speed,
+# small enough that a band's temporaries stay in the caches.
+BAND_PIXELS = 1 << 16
+
+
+def _band_rows(width):
+    return max(1, BAND_PIXELS // max(width, 1))
+
+
 # Entries of the linear -> 8-bit sRGB table. The sRGB curve is steepest at
 # black (12.92 * 255 per unit of linear light): 2**16 entries keep the
 # table's error under 0.03 of an 8-bit step.
@@ -117,8 +123,9 @@ def lightness(pixels):
     if pixels.dtype != np.uint8:
         pixels = pixels.astype(np.float32, copy=False)
     result = np.empty(pixels.shape[:2], dtype=np.float32)
-    for top in range(0, pixels.shape[0], BAND_ROWS):
-        result[top : top + BAND_ROWS] = _band_lightness(pixels[top : top + BAND_ROWS])
+    rows = _band_rows(pixels.shape[1])
+    for top in range(0, pixels.shape[0], rows):
+        result[top : top + rows] = _band_lightness(pixels[top : top + rows])
     return result
 
 
@@ -253,8 +260,9 @@ def merge(lightness_image, chroma, edge_aware=False):
     columns = small if same_size else _resize_rows_and_columns(small, small_height, width)
     upper, lower, lower_weight = _bilinear_taps(small_height, height)
     output = Image.new("RGB", (width, height))
-    for top in range(0, height, BAND_ROWS):
-        rows = slice(top, top + BAND_ROWS)
+    band_rows = _band_rows(width)
+    for top in range(0, height, band_rows):
+        rows = slice(top, top + band_rows)
         if same_size:
             band_maps = columns[rows]
         else:
