@@ -19,6 +19,13 @@ def _positive_int(text):
     return value
 
 
+def _positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _backbone_weights(text):
     return None if text.lower() == "none" else text
 
@@ -84,6 +91,12 @@ def build_parser():
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
     )
     colorize.add_argument("--batch-size", type=_positive_int, default=8)
+    colorize.add_argument(
+        "--saturation",
+        type=_positive_float,
+        help="scale the predicted colors: above 1 more vivid, below 1 paler (default: the "
+        "model's own, 1 for the bundled preset)",
+    )
     colorize.add_argument(
         "--smoothing",
         type=float,
@@ -296,6 +309,10 @@ def run_colorize(args):
     videos = [(path, target) for path, target in todo if not target.endswith(_PHOTO_EXTENSIONS)]
     todo = [(path, target) for path, target in todo if target.endswith(_PHOTO_EXTENSIONS)]
     colorizer = Colorizer.from_preset(args.weights or args.preset)
+    if args.saturation is not None:
+        vivid = Colorizer.from_config({**colorizer.get_config(), "saturation": args.saturation})
+        vivid.set_weights(colorizer.get_weights())
+        colorizer = vivid
     written = 0
     if todo:
         progress = keras.utils.Progbar(len(todo), unit_name="image")

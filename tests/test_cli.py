@@ -151,3 +151,29 @@ def test_train_fine_tunes_a_preset_and_help_shows_examples(tmp_path, monkeypatch
     assert loaded == ["some-preset"] and code == 1  # loaded first (the stub then fails)
     for command in ("colorize", "train", "evaluate", "presets"):
         assert f"deepkoala {command}" in _run(command, "--help").stdout.split("example")[-1]
+
+
+def test_colorize_saturation_scales_the_colors(tmp_path, tiny_colorizer):
+    from skimage import color as skcolor
+
+    # A head whose output is one color everywhere: a* = 12.8, b* = -12.8.
+    last = tiny_colorizer.head.decoder.get_layer("decoder_conv5")
+    kernel, _ = last.get_weights()
+    last.set_weights([np.zeros_like(kernel), np.array([0.1, -0.1], "float32")])
+    model = tmp_path / "fixed.keras"
+    tiny_colorizer.save(model)
+    photo = tmp_path / "gray.png"
+    Image.fromarray(np.full((16, 16), 120, np.uint8)).save(photo)
+    chroma = {}
+    for saturation in (None, "2"):
+        out = tmp_path / f"out-{saturation}"
+        extra = [] if saturation is None else ["--saturation", saturation]
+        assert (
+            cli.main(["colorize", str(photo), "-o", str(out), "--weights", str(model), *extra]) == 0
+        )
+        lab = skcolor.rgb2lab(np.asarray(Image.open(out / "gray.png")) / 255.0)
+        chroma[saturation] = lab[..., 1:].mean(axis=(0, 1))
+    np.testing.assert_allclose(chroma[None], [12.8, -12.8], atol=1.0)
+    np.testing.assert_allclose(chroma["2"], [25.6, -25.6], atol=1.5)
+    with pytest.raises(SystemExit):
+        cli.main(["colorize", str(photo), "--saturation", "0"])
