@@ -133,3 +133,32 @@ def test_decoding_choice_treats_odds_within_sampling_error_as_ties(monkeypatch):
     ]
     assert choose(rows, 2000)["colorfulness_share"] == 0.69  # 0.003 apart: a tie
     assert choose(rows, 10**7)["colorfulness_share"] == 0.61  # no longer within the error
+
+
+def test_blend_weights_interpolates_two_heads_of_the_same_settings(tmp_path, monkeypatch):
+    import keras
+    import pytest
+
+    from deepkoala import Colorizer
+    from tests.helpers import TINY_SIZES
+
+    keras.utils.set_random_seed(0)
+    first = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)
+    second = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)
+    first.save(tmp_path / "a.keras")
+    second.save(tmp_path / "b.keras")
+    out = tmp_path / "blend.keras"
+    _run_tool(monkeypatch, "blend_weights.py", tmp_path / "a.keras", tmp_path / "b.keras",
+              "--weight", "0.25", "--out", out)  # fmt: skip
+    blended = Colorizer.load(out)
+    assert blended.get_config() == first.get_config()
+    for got, a, b in zip(
+        blended.get_weights(), first.get_weights(), second.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(got, 0.75 * a + 0.25 * b, rtol=1e-6, atol=1e-7)
+    monkeypatch.syspath_prepend(str(TOOLS))
+    from blend_weights import blend
+
+    other = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, saturation=2.0, **TINY_SIZES)
+    with pytest.raises(ValueError, match="different settings"):
+        blend(first, other, 0.5)
