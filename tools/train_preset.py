@@ -105,6 +105,12 @@ def main(argv=None):
     parser.add_argument("data", help="the folder made by tools/make_demo_dataset.py")
     parser.add_argument("--name", default="koala")
     parser.add_argument("--backbone", default="efficientnet_lite0")
+    parser.add_argument(
+        "--backbone-weights",
+        default="imagenet",
+        help='"imagenet", or a weights file (e.g. EfficientNet-Lite2\'s, converted by '
+        "tools/convert_efficientnet_lite0.py --variant lite2)",
+    )
     parser.add_argument("--width", choices=sorted(WIDTHS), default="half")
     parser.add_argument("--loss", choices=LOSSES, default="mse")
     parser.add_argument("--temperature", type=float, default=0.38)
@@ -165,7 +171,7 @@ def main(argv=None):
         "temperature": args.temperature,
         "mid_level_features": args.mid_level_features,
     }
-    colorizer = Colorizer(backbone_weights="imagenet", **config)
+    colorizer = Colorizer(backbone_weights=args.backbone_weights, **config)
     if args.initial_weights:
         colorizer.set_weights(Colorizer.load(args.initial_weights).model.get_weights())
     paths, rows = training_files(args.data, args.packages)
@@ -236,6 +242,7 @@ def main(argv=None):
         ],
         "early_stopping_patience": args.early_stopping,
         "keras_backend": keras.backend.backend(),
+        "backbone_weights": args.backbone_weights,
         "heldout": report,
         "photos": [
             {key: row[key] for key in ("path", "package", "licence", "copyright")} for row in rows
