@@ -120,59 +120,79 @@ def throughput(backbone, batch_size, count, repeats, dtype_policy):
     }
 
 
+def _peak_rss_mb():
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _make_big_photos(paths):
+    """6000x4000 JPEGs at `paths`, made in a child process and copied.
+
+    Made in a child process: the 96 MB of making one would otherwise stay in
+    this process' heap and count towards the peak of a user's process.
+    """
+    subprocess.run([sys.executable, __file__, "--make-big-photo", paths[0]], check=True)
+    for path in paths[1:]:
+        shutil.copyfile(paths[0], path)
+
+
+def _timed_with_peak(colorizer, run):
+    """(seconds, peak RSS before, peak RSS after) of `run()`, the colorizer warmed up first."""
+    colorizer.colorize(np.zeros((64, 64), np.uint8))  # warm-up outside the timing
+    rss_before = _peak_rss_mb()
+    started = time.perf_counter()
+    run()
+    return round(time.perf_counter() - started, 2), rss_before, _peak_rss_mb()
+
+
 def big_photo(backbone):
     colorizer = Colorizer(backbone=backbone, backbone_weights=None)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "big.jpg")
-        # Made in a child process: the 96 MB of making it would otherwise stay in
-        # this process' heap and count towards the peak of a user's process.
-        subprocess.run([sys.executable, __file__, "--make-big-photo", path], check=True)
-        colorizer.colorize(np.zeros((64, 64), np.uint8))  # warm-up outside the timing
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        started = time.perf_counter()
-        output = colorizer.colorize(path)
-        output.save(os.path.join(folder, "big.png"), compress_level=1)
-        seconds = time.perf_counter() - started
+        _make_big_photos([path])
+
+        def run():
+            colorizer.colorize(path).save(os.path.join(folder, "big.png"), compress_level=1)
+
+        seconds, rss_before, peak = _timed_with_peak(colorizer, run)
     return {
         "benchmark": "colorize_big",
         "backend": keras.backend.backend(),
         "backbone": backbone,
         "input": "6000x4000 JPEG",
-        "seconds": round(seconds, 2),
-        "peak_rss_mb_before": round(rss_before, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "seconds": seconds,
+        "peak_rss_mb_before": rss_before,
+        "peak_rss_mb": peak,
     }
 
 
 def big_folder(backbone, count, batch_size):
     """Peak RSS of `deepkoala colorize FOLDER` on `count` 6000x4000 photos."""
     colorizer = Colorizer(backbone=backbone, backbone_weights=None)
+    codes = []
     with tempfile.TemporaryDirectory() as folder:
         photos = os.path.join(folder, "photos")
         os.makedirs(photos)
-        for index in range(count):
-            path = os.path.join(photos, f"big{index}.jpg")
-            subprocess.run([sys.executable, __file__, "--make-big-photo", path], check=True)
-        colorizer.colorize(np.zeros((64, 64), np.uint8))
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        started = time.perf_counter()
-        with (
-            mock.patch.object(Colorizer, "from_preset", return_value=colorizer),
-            contextlib.redirect_stdout(io.StringIO()),
-        ):
-            code = cli.main(["colorize", photos, "-o", os.path.join(folder, "out"),
-                             "--batch-size", str(batch_size)])  # fmt: skip
-        seconds = time.perf_counter() - started
+        _make_big_photos([os.path.join(photos, f"big{index}.jpg") for index in range(count)])
+
+        def run():
+            with (
+                mock.patch.object(Colorizer, "from_preset", return_value=colorizer),
+                contextlib.redirect_stdout(io.StringIO()),
+            ):
+                codes.append(cli.main(["colorize", photos, "-o", os.path.join(folder, "out"),
+                                       "--batch-size", str(batch_size)]))  # fmt: skip
+
+        seconds, rss_before, peak = _timed_with_peak(colorizer, run)
     return {
         "benchmark": "colorize_big_folder",
         "backend": keras.backend.backend(),
         "backbone": backbone,
         "input": f"{count} x 6000x4000 JPEG, deepkoala colorize FOLDER",
         "batch_size": batch_size,
-        "exit_code": code,
-        "seconds": round(seconds, 2),
-        "peak_rss_mb_before": round(rss_before, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "exit_code": codes[0],
+        "seconds": seconds,
+        "peak_rss_mb_before": rss_before,
+        "peak_rss_mb": peak,
     }
 
 

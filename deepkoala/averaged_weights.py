@@ -42,7 +42,8 @@ class AveragedWeights(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._raw_weights is not None:
-            for variable, raw in zip(self._trained_variables(), self._raw_weights, strict=True):
+            variables = self._optimizer()._trainable_variables
+            for variable, raw in zip(variables, self._raw_weights, strict=True):
                 variable.assign(raw)
             self._raw_weights = None
 
@@ -63,6 +64,3 @@ class AveragedWeights(keras.callbacks.Callback):
             variables, optimizer._model_variables_moving_average, strict=True
         ):
             variable.assign(average)
-
-    def _trained_variables(self):
-        return self._optimizer()._trainable_variables
