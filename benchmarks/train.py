@@ -30,9 +30,9 @@ import numpy as np
 from PIL import Image
 
 from deepkoala import Colorizer
-from deepkoala.dataset import TrainingData
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import chroma_mse
+from deepkoala.training_data import TrainingData
 
 
 def _photo_folder(folder, count, size):

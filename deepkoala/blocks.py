@@ -10,11 +10,15 @@ from keras import layers
 from deepkoala.argument_checks import check_filters, check_positive_int
 from deepkoala.backbones import get_backbone
 from deepkoala.layers import GrayFromLightness, RepeatToGrid, ResizeToGrid
+from deepkoala.settings import (
+    BACKBONE,
+    BACKBONE_WEIGHTS,
+    DECODER_FILTERS,
+    ENCODER_FILTERS,
+    FUSION_FILTERS,
+)
 
-ENCODER_FILTERS = (64, 128, 128, 256, 256, 512, 512, 256)
 ENCODER_STRIDES = (2, 1, 2, 1, 2, 1, 1, 1)
-FUSION_FILTERS = 256
-DECODER_FILTERS = (128, 64, 64, 32)
 
 
 def encoder(filters=ENCODER_FILTERS, name="encoder"):
@@ -24,8 +28,8 @@ def encoder(filters=ENCODER_FILTERS, name="encoder"):
     an (H, W, 1) input gives an (H/8, W/8, filters[-1]) grid.
 
     Args:
-        filters: eight channel counts.
-        name: the model's name.
+        filters (tuple[int, ...]): eight channel counts.
+        name (str): the model's name.
 
     Example:
     >>> model = encoder(filters=(4, 4, 4, 4, 4, 4, 4, 8))
@@ -43,7 +47,7 @@ def encoder(filters=ENCODER_FILTERS, name="encoder"):
 
 
 def embedding(
-    backbone="inception_resnet_v2", weights="imagenet", mid_level_features=False, name="embedding"
+    backbone=BACKBONE, weights=BACKBONE_WEIGHTS, mid_level_features=False, name="embedding"
 ):
     """The frozen ImageNet classifier that embeds the whole gray image.
 
@@ -52,13 +56,13 @@ def embedding(
     way; the output is the classifier's class logits.
 
     Args:
-        backbone: a name from `deepkoala.backbones.available_backbones()`.
-        weights: "imagenet" (downloaded by Keras on first use), None (random
+        backbone (str): a name from `deepkoala.backbones.available_backbones()`.
+        weights (str | None): "imagenet" (downloaded by Keras on first use), None (random
             initialization, for tests) or a path to a weights file.
-        mid_level_features: also output the classifier's mid-level feature
+        mid_level_features (bool): also output the classifier's mid-level feature
             map (the backbone's `feature_layer`): the model then has two
             outputs, [logits, features].
-        name: the model's name.
+        name (str): the model's name.
 
     Example:
     >>> model = embedding("inception_v3", weights=None)
@@ -128,12 +132,12 @@ def fusion(
     *where* things are, not only what the whole picture shows.
 
     Args:
-        feature_channels: channels of the encoder's output.
-        embedding_size: width of the embedding.
-        filters: channels of the fused output.
-        mid_level_channels: None (the paper's fusion) or the channels of the
+        feature_channels (int): channels of the encoder's output.
+        embedding_size (int): width of the embedding.
+        filters (int): channels of the fused output.
+        mid_level_channels (int | None): None (the paper's fusion) or the channels of the
             backbone's mid-level feature map.
-        name: the model's name.
+        name (str): the model's name.
 
     Example:
     >>> model = fusion(feature_channels=8, embedding_size=10, filters=6)
@@ -171,10 +175,10 @@ def decoder(input_channels, filters=DECODER_FILTERS, chroma_bins=None, name="dec
     bin; `deepkoala.layers.AnnealedMean` turns them into a color.
 
     Args:
-        input_channels: channels of the fused grid.
-        filters: four channel counts.
-        chroma_bins: None (regression, the paper's) or the number of bins.
-        name: the model's name.
+        input_channels (int): channels of the fused grid.
+        filters (tuple[int, ...]): four channel counts.
+        chroma_bins (int | None): None (regression, the paper's) or the number of bins.
+        name (str): the model's name.
 
     Example:
     >>> model = decoder(input_channels=6, filters=(4, 4, 4, 4))

@@ -47,6 +47,7 @@ def _add_model_source(parser, default_preset):
 
 
 def build_parser():
+    from deepkoala import settings
     from deepkoala.presets import DEFAULT_PRESET
 
     parser = argparse.ArgumentParser(
@@ -90,7 +91,7 @@ def build_parser():
     colorize.add_argument(
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
     )
-    colorize.add_argument("--batch-size", type=_positive_int, default=8)
+    colorize.add_argument("--batch-size", type=_positive_int, default=settings.COLORIZE_BATCH_SIZE)
     colorize.add_argument(
         "--saturation",
         type=_positive_float,
@@ -132,17 +133,19 @@ def build_parser():
     start = train.add_mutually_exclusive_group()
     start.add_argument("--weights", metavar="PATH", help="fine-tune this .keras file")
     start.add_argument("--preset", metavar="NAME", help="fine-tune this preset")
-    train.add_argument("--backbone", default="inception_resnet_v2")
+    train.add_argument("--backbone", default=settings.BACKBONE)
     train.add_argument(
         "--backbone-weights",
         type=_backbone_weights,
-        default="imagenet",
+        default=settings.BACKBONE_WEIGHTS,
         help='"imagenet" (downloaded by Keras), "none" (random) or a weights file',
     )
-    train.add_argument("--size", type=_positive_int, default=224, help="working size")
+    train.add_argument(
+        "--size", type=_positive_int, default=settings.IMAGE_SIZE, help="working size"
+    )
     train.add_argument(
         "--loss",
-        default="mse",
+        default=settings.LOSS,
         help="mse (the paper's), rebalanced_mse, classification or rebalanced_classification "
         "(more vivid; see docs/quality.md)",
     )
@@ -152,8 +155,8 @@ def build_parser():
         default=1,
         help="cache this many views (crops at several scales) of every photo",
     )
-    train.add_argument("--batch-size", type=_positive_int, default=16)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--batch-size", type=_positive_int, default=settings.FIT_BATCH_SIZE)
+    train.add_argument("--learning-rate", type=float, default=settings.LEARNING_RATE)
     train.add_argument("--validation-split", type=float, default=0.0)
     train.add_argument(
         "--stored-size", type=_positive_int, help="cache photos at this size for random crops"
@@ -178,7 +181,7 @@ def build_parser():
     _add_model_source(evaluate, DEFAULT_PRESET)
     evaluate.add_argument("--size", type=_positive_int, help="working size of the network")
     evaluate.add_argument("--limit", type=_positive_int, help="score only the first N images")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=8)
+    evaluate.add_argument("--batch-size", type=_positive_int, default=settings.COLORIZE_BATCH_SIZE)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     commands.add_parser(
@@ -198,7 +201,7 @@ def _input_files(inputs, output, photo_format="auto"):
     is `<name>_colorized.<ext>` beside it, and a folder's go into a sibling
     folder `<folder>_colorized/`.
     """
-    from deepkoala.dataset import find_images
+    from deepkoala.image_files import find_images
 
     pairs = []
     for item in inputs:
@@ -274,19 +277,15 @@ def _output_problem(target, inputs, overwrite):
 
 
 def _save_atomically(image, target):
-    """Write a JPEG or PNG (by `target`'s extension) to a temporary name, then rename it."""
-    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-    partial = f"{target}.partial-{os.getpid()}"
-    try:
+    """Write a JPEG or PNG (by `target`'s extension) atomically (`deepkoala.atomic`)."""
+    from deepkoala.atomic import atomic_write
+
+    with atomic_write(target) as partial:
         if target.endswith(".jpg"):
             image.save(partial, format="JPEG", quality=95)
         else:
             # zlib level 1: a third of the default level's time for files about 5% larger.
             image.save(partial, format="PNG", compress_level=1)
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def run_colorize(args):
@@ -310,9 +309,7 @@ def run_colorize(args):
     todo = [(path, target) for path, target in todo if target.endswith(_PHOTO_EXTENSIONS)]
     colorizer = Colorizer.from_preset(args.weights or args.preset)
     if args.saturation is not None:
-        vivid = Colorizer.from_config({**colorizer.get_config(), "saturation": args.saturation})
-        vivid.set_weights(colorizer.get_weights())
-        colorizer = vivid
+        colorizer.set_decoding(saturation=args.saturation)
     written = 0
     if todo:
         progress = keras.utils.Progbar(len(todo), unit_name="image")

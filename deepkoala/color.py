@@ -76,12 +76,12 @@ def rgb_to_lab(rgb):
     """Convert sRGB in [0, 1] to CIE Lab.
 
     Args:
-        rgb: tensor or array of shape (..., 3): floats in [0, 1], or
+        rgb (numpy.ndarray): tensor or array of shape (..., 3): floats in [0, 1], or
             integers in [0, 255] (uint8 images), which are scaled by 1/255.
 
     Returns:
-        A tensor of shape (..., 3): L in [0, 100], a and b roughly in
-        [-128, 128].
+        tensor: shape (..., 3): L in [0, 100], a and b roughly in
+            [-128, 128].
 
     Example:
     >>> import numpy as np
@@ -101,10 +101,10 @@ def rgb_to_lightness(rgb):
     """CIE lightness L in [0, 100] of sRGB colors, without computing a and b.
 
     Args:
-        rgb: tensor or array of shape (..., 3), as for `rgb_to_lab`.
+        rgb (numpy.ndarray): tensor or array of shape (..., 3), as for `rgb_to_lab`.
 
     Returns:
-        A tensor of shape (...,).
+        tensor: shape (...,).
 
     Example:
     >>> round(float(rgb_to_lightness([[0.0, 0.0, 0.0]])[0]), 2)
@@ -143,15 +143,15 @@ def lab_to_rgb(lab, preserve_lightness=False):
     """Convert CIE Lab to sRGB in [0, 1].
 
     Args:
-        lab: float tensor or array of shape (..., 3).
-        preserve_lightness: how to bring colors outside the sRGB gamut back
+        lab (numpy.ndarray): float tensor or array of shape (..., 3).
+        preserve_lightness (bool): how to bring colors outside the sRGB gamut back
             into it. `False` clips each channel, as scikit-image does, which
             can change the lightness of saturated colors. `True` desaturates
             such a pixel toward the gray of the same luminance just enough
             to fit, so the output has exactly the input's L.
 
     Returns:
-        A tensor of shape (..., 3) with values in [0, 1].
+        tensor: shape (..., 3), values in [0, 1].
 
     Example (a round trip; L = 50 gray is 0.466 in sRGB):
     >>> import numpy as np

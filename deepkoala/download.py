@@ -1,18 +1,19 @@
 """Fetch weight files on first use, and never trust a partial or corrupt one.
 
-A download streams into a temporary file in the target's own folder, is
-checked against its sha256, and only then is renamed into place (an atomic
-step on one file system). Two processes fetching the same file at once both
-end with the one valid file.
+A download streams into a partial file in the target's own folder
+(`deepkoala.atomic`), is checked against its sha256, and only then is
+renamed into place (an atomic step on one file system). Two processes
+fetching the same file at once both end with the one valid file.
 """
 
 import hashlib
 import http.client
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from deepkoala.atomic import atomic_write
 
 _CHUNK_BYTES = 1 << 20
 # Seconds one read may wait, and a whole download may take.
@@ -56,16 +57,16 @@ def fetch(url, path, sha256=None, verbose=True, validate=None, deadline=None):
     """Return `path`, downloading `url` there first if it is missing or wrong.
 
     Args:
-        url: where the file can be downloaded.
-        path: where it is kept.
-        sha256: the expected hex digest; a file with another digest is never
+        url (str): where the file can be downloaded.
+        path (str | os.PathLike): where it is kept.
+        sha256 (str | None): the expected hex digest; a file with another digest is never
             kept. None accepts any complete download.
-        verbose: show a progress bar while downloading.
-        validate: None, or `validate(path)` that raises `ValueError` when a
+        verbose (bool): show a progress bar while downloading.
+        validate (callable | None): None, or `validate(path)` that raises `ValueError` when a
             downloaded file is not what it must be (e.g. not loadable); it
             runs before the file is renamed into place, so a rejected
             download is never kept.
-        deadline: seconds the whole download may take (default
+        deadline (float | None): seconds the whole download may take (default
             `DOWNLOAD_DEADLINE`); a server that trickles bytes does not hold
             the call for ever.
 
@@ -94,36 +95,29 @@ def fetch(url, path, sha256=None, verbose=True, validate=None, deadline=None):
         raise WeightsUnavailableError(
             f"{path} is missing and DEEPKOALA_OFFLINE is set. " + _by_hand(url, path, sha256)
         )
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    # The partial keeps the final extension, so that `validate` can load it.
-    handle, partial = tempfile.mkstemp(
-        dir=folder, prefix=f".{os.path.basename(path)}.", suffix=f".part{os.path.splitext(path)[1]}"
-    )
     try:
-        with os.fdopen(handle, "wb") as file:
-            actual = _stream(url, file, verbose, deadline or DOWNLOAD_DEADLINE)
-        if sha256 and actual != sha256:
-            raise WeightsHashError(
-                f"The file downloaded from {url} has sha256 {actual}, but {sha256} was "
-                "expected; it was not kept. The server or a mirror may hold a different or "
-                "damaged file."
-            )
-        if validate is not None:
-            try:
-                validate(partial)
-            except ValueError as error:
-                raise ValueError(f"The file downloaded from {url} was not kept: {error}") from error
-        os.replace(partial, path)
+        with atomic_write(path) as partial:
+            with open(partial, "wb") as file:
+                actual = _stream(url, file, verbose, deadline or DOWNLOAD_DEADLINE)
+            if sha256 and actual != sha256:
+                raise WeightsHashError(
+                    f"The file downloaded from {url} has sha256 {actual}, but {sha256} was "
+                    "expected; it was not kept. The server or a mirror may hold a different or "
+                    "damaged file."
+                )
+            if validate is not None:
+                try:
+                    validate(partial)
+                except ValueError as error:
+                    raise ValueError(
+                        f"The file downloaded from {url} was not kept: {error}"
+                    ) from error
     except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
         if isinstance(error, WeightsUnavailableError):
             raise
         raise WeightsUnavailableError(
             f"Could not download {url} to {path}: {error}. " + _by_hand(url, path, sha256)
         ) from error
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return path
 
 

@@ -10,8 +10,9 @@ import numpy as np
 
 from deepkoala import color, metrics
 from deepkoala.argument_checks import check_positive_int
-from deepkoala.dataset import resolve_image_paths, warn_skipped
+from deepkoala.image_files import resolve_image_paths, warn_skipped
 from deepkoala.images import read_each, read_rgb_uint8
+from deepkoala.settings import COLORIZE_BATCH_SIZE
 
 _COMPARED = ("psnr", "ssim", "auc", "colorfulness")
 
@@ -37,21 +38,24 @@ def _scores(original, candidate):
     }
 
 
-def evaluate(colorizer, data, limit=None, image_size=None, batch_size=8, verbose=1):
+def evaluate(
+    colorizer, data, limit=None, image_size=None, batch_size=COLORIZE_BATCH_SIZE, verbose=1
+):
     """Score `colorizer` on the color images in `data`, beside the gray baseline.
 
     Args:
-        colorizer: a `Colorizer`.
-        data: a folder (recursive) or a list of image paths.
-        limit: score only the first `limit` images (in path order).
-        image_size: the network's working size; default the colorizer's.
-        batch_size: images colorized at once.
-        verbose: 1 shows a progress bar.
+        colorizer (deepkoala.Colorizer): a `Colorizer`.
+        data (str | os.PathLike | list): a folder (recursive) or a list of image paths.
+        limit (int | None): score only the first `limit` images (in path order).
+        image_size (int | None): the network's working size; default the colorizer's.
+        batch_size (int): images colorized at once.
+        verbose (int): 1 shows a progress bar.
 
     Returns:
-        A dict: "images" (the count), "deepkoala" and "gray" (mean PSNR,
-        SSIM, AuC and colorfulness of each), "original" (mean colorfulness)
-        and "colorfulness_gap" (original minus output, for each).
+        dict: "images" (the count), "deepkoala" and "gray" (mean PSNR,
+            SSIM, AuC and colorfulness of each), "original" (mean
+            colorfulness) and "colorfulness_gap" (original minus output,
+            for each).
 
     Example:
     >>> report = evaluate(Colorizer.from_preset("koala-lite0"), "heldout/")  # doctest: +SKIP

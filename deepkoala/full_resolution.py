@@ -113,7 +113,7 @@ def lightness(pixels):
     """CIE lightness L (H, W), float32 in [0, 100], of a photo's pixels.
 
     Args:
-        pixels: (H, W) gray or (H, W, 3) sRGB; uint8, or float in [0, 1].
+        pixels (numpy.ndarray): (H, W) gray or (H, W, 3) sRGB; uint8, or float in [0, 1].
 
     Example:
     >>> import numpy as np
@@ -234,9 +234,9 @@ def merge(lightness_image, chroma, edge_aware=False):
     (`color.lab_to_rgb(..., preserve_lightness=True)`).
 
     Args:
-        lightness_image: float32 L (H, W) in [0, 100].
-        chroma: float a*b* (h, w, 2), any working size.
-        edge_aware: guided instead of bilinear upsampling.
+        lightness_image (numpy.ndarray): float32 L (H, W) in [0, 100].
+        chroma (numpy.ndarray): float a*b* (h, w, 2), any working size.
+        edge_aware (bool): guided instead of bilinear upsampling.
 
     Example:
     >>> import numpy as np

@@ -100,11 +100,13 @@ def read_pixels(source):
     A 24-megapixel photo then takes 72 MB instead of 288 MB as float32.
 
     Args:
-        source: as for `read_image`.
+        source (str | os.PathLike | PIL.Image.Image | numpy.ndarray): as for
+            `read_image`.
 
     Returns:
-        (H, W) for a gray image, (H, W, 3) for a color one: uint8 for
-        8-bit files and uint8 arrays, float32 in [0, 1] for the rest.
+        numpy.ndarray: (H, W) for a gray image, (H, W, 3) for a color one:
+            uint8 for 8-bit files and uint8 arrays, float32 in [0, 1] for
+            the rest.
 
     Example:
     >>> import numpy as np
@@ -128,11 +130,12 @@ def read_image(source):
     """Any supported image source as float32 in [0, 1].
 
     Args:
-        source: a path, a `PIL.Image.Image`, or a numpy array of shape
-            (H, W), (H, W, 1) or (H, W, 3), uint8, uint16 or float in [0, 1].
+        source (str | os.PathLike | PIL.Image.Image | numpy.ndarray): a path,
+            a `PIL.Image.Image`, or a numpy array of shape (H, W), (H, W, 1)
+            or (H, W, 3), uint8, uint16 or float in [0, 1].
 
     Returns:
-        (H, W) for a gray image, (H, W, 3) for a color one.
+        numpy.ndarray: float32, (H, W) for a gray image, (H, W, 3) for a color one.
 
     Example:
     >>> import numpy as np
@@ -163,12 +166,13 @@ def read_each(sources, read=None):
     """Read every source; one failure does not stop the others.
 
     Args:
-        sources: paths, `PIL.Image`s or arrays.
-        read: the reader, `read_image` by default (or `read_rgb_uint8`).
+        sources (list): paths, `PIL.Image`s or arrays.
+        read (callable | None): the reader, `read_image` by default (or `read_rgb_uint8`).
 
     Returns:
-        (images, errors): lists as long as `sources`; `images[i]` is None
-        where `errors[i]` holds the `ValueError` or `OSError` that says why.
+        tuple: (images, errors), lists as long as `sources`; `images[i]` is
+            None where `errors[i]` holds the `ValueError` or `OSError` that
+            says why.
 
     Example:
     >>> images, errors = read_each(["a.jpg", "missing.jpg"])  # doctest: +SKIP
@@ -217,38 +221,3 @@ def resize_channel(channel, height, width):
     # frombuffer shares the array's memory: a 24-megapixel channel is not copied.
     image = Image.frombuffer("F", channel.shape[::-1], channel, "raw", "F", 0, 1)
     return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
-
-
-def random_resized_views(image, size, count, seed, min_scale=0.35):
-    """`count` square views (count, size, size, 3) of a uint8 RGB image.
-
-    The first is the center square of the whole picture; the others are
-    random squares whose side is between `min_scale` of the short side and
-    all of it (never much less than `size`, so little is upsampled), each
-    resized to `size`. A photo larger than the working size thus gives
-    views at several scales instead of one downscaled copy.
-
-    Args:
-        image: uint8 RGB (H, W, 3).
-        size: side of the views.
-        count: how many views.
-        seed: seed of the crops (the same seed gives the same views).
-        min_scale: the smallest crop side, as a share of the short side.
-
-    Example:
-    >>> import numpy as np
-    >>> random_resized_views(np.zeros((40, 60, 3), "uint8"), 16, 3, seed=0).shape
-    (3, 16, 16, 3)
-    """
-    views = [resize_and_center_crop(image, size)]
-    height, width = image.shape[:2]
-    short = min(height, width)
-    smallest = min(short, max(round(short * min_scale), round(size * 0.75)))
-    rng = np.random.default_rng(seed)
-    for _ in range(count - 1):
-        side = int(rng.integers(smallest, short + 1))
-        top = int(rng.integers(0, height - side + 1))
-        left = int(rng.integers(0, width - side + 1))
-        crop = Image.fromarray(image[top : top + side, left : left + side])
-        views.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
-    return np.stack(views)

@@ -9,6 +9,7 @@ from keras import ops
 
 from deepkoala import chroma_bins, color
 from deepkoala.argument_checks import check_positive_number
+from deepkoala.settings import TEMPERATURE
 
 
 @keras.saving.register_keras_serializable(package="deepkoala")
@@ -145,7 +146,7 @@ class AnnealedMean(keras.layers.Layer):
     (vivid, but patchy); 0.38 is the paper's compromise.
 
     Args:
-        temperature: a positive number.
+        temperature (float): a positive number.
 
     Example:
     >>> import numpy as np
@@ -153,7 +154,7 @@ class AnnealedMean(keras.layers.Layer):
     (1, 2, 2, 2)
     """
 
-    def __init__(self, temperature=0.38, **kwargs):
+    def __init__(self, temperature=TEMPERATURE, **kwargs):
         kwargs.setdefault("dtype", "float32")  # a softmax over 484 bins needs it
         super().__init__(**kwargs)
         self.temperature = check_positive_number("temperature", temperature)

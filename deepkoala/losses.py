@@ -12,9 +12,6 @@ from keras import ops
 
 from deepkoala import chroma_bins, color
 
-# The names `Colorizer(loss=...)` accepts.
-LOSSES = ("mse", "rebalanced_mse", "classification", "rebalanced_classification")
-
 
 def _true_chroma(rgb_true):
     rgb = ops.cast(rgb_true, "float32") / 255.0
@@ -26,9 +23,9 @@ def chroma_mse(rgb_true, chroma_pred):
     """Mean squared error between predicted and true a*b* / 128.
 
     Args:
-        rgb_true: RGB images with values in [0, 255] (uint8 batches, which
+        rgb_true (tensor): RGB images with values in [0, 255] (uint8 batches, which
             Keras casts to float before calling a loss).
-        chroma_pred: the network's (..., 2) output.
+        chroma_pred (tensor): the network's (..., 2) output.
 
     Example:
     >>> import numpy as np
@@ -45,7 +42,7 @@ class RebalancedChromaMSE(keras.losses.Loss):
     """`chroma_mse` with each pixel weighted by the rarity of its true color.
 
     Args:
-        bin_weights: (484,) weights of the a*b* bins, from
+        bin_weights (numpy.ndarray | None): (484,) weights of the a*b* bins, from
             `chroma_bins.rebalancing_weights` of the training set.
 
     Example:
@@ -75,7 +72,7 @@ class ChromaCrossEntropy(keras.losses.Loss):
     4 x 4 pixels first.
 
     Args:
-        bin_weights: None, or (484,) weights of the a*b* bins: each pixel
+        bin_weights (numpy.ndarray | None): None, or (484,) weights of the a*b* bins: each pixel
             then counts by the rarity of its true color (class rebalancing).
 
     Example:

@@ -84,8 +84,8 @@ def colorfulness(image, absolute=True):
     0 for any gray image; about 100 and more for vivid photographs.
 
     Args:
-        image: RGB (H, W, 3) in [0, 255].
-        absolute: True for the variant of DDColor and CT2, whose figures the
+        image (numpy.ndarray): RGB (H, W, 3) in [0, 255].
+        absolute (bool): True for the variant of DDColor and CT2, whose figures the
             quality reports compare with; False for Hasler and Suesstrunk's
             original signed opponent channels (the scale of their "not
             colourful" below 15, used by the photo set's filter).

@@ -4,16 +4,16 @@ import contextlib
 
 import keras
 
-from deepkoala.blocks import (
+from deepkoala.blocks import decoder, embedding, encoder, fusion
+from deepkoala.layers import AnnealedMean, ResizeToGrid
+from deepkoala.settings import (
+    BACKBONE,
+    BACKBONE_WEIGHTS,
     DECODER_FILTERS,
     ENCODER_FILTERS,
     FUSION_FILTERS,
-    decoder,
-    embedding,
-    encoder,
-    fusion,
+    TEMPERATURE,
 )
-from deepkoala.layers import AnnealedMean, ResizeToGrid
 
 
 def colorization_head(
@@ -22,7 +22,7 @@ def colorization_head(
     fusion_filters=FUSION_FILTERS,
     decoder_filters=DECODER_FILTERS,
     chroma_bins=None,
-    temperature=0.38,
+    temperature=TEMPERATURE,
     mid_level_channels=None,
 ):
     """The trainable part: (scaled lightness, embedding) -> a*b* / 128.
@@ -31,14 +31,16 @@ def colorization_head(
     backbone never runs during training.
 
     Args:
-        embedding_size: width of the embedding.
-        encoder_filters, fusion_filters, decoder_filters: the widths.
-        chroma_bins: None for the paper's regression of a*b*; the number of
+        embedding_size (int): width of the embedding.
+        encoder_filters (tuple[int, ...]): the encoder's eight widths.
+        fusion_filters (int): channels after fusion.
+        decoder_filters (tuple[int, ...]): the decoder's four widths.
+        chroma_bins (int | None): None for the paper's regression of a*b*; the number of
             a*b* bins (`deepkoala.chroma_bins.BIN_COUNT`) for a decoder
             that classifies each pixel's color, decoded by the annealed
             mean at `temperature`.
-        temperature: the annealed mean's temperature (classification only).
-        mid_level_channels: None, or the channels of the backbone's
+        temperature (float): the annealed mean's temperature (classification only).
+        mid_level_channels (int | None): None, or the channels of the backbone's
             mid-level feature map, a third input fused with the embedding
             (see `deepkoala.blocks.fusion`).
 
@@ -72,8 +74,8 @@ def colorization_head(
 
 
 def deep_koalarization(
-    backbone="inception_resnet_v2",
-    backbone_weights="imagenet",
+    backbone=BACKBONE,
+    backbone_weights=BACKBONE_WEIGHTS,
     mid_level_features=False,
     dtype_policy=None,
     name="deep_koalarization",
@@ -88,16 +90,16 @@ def deep_koalarization(
     `head.decoder`).
 
     Args:
-        backbone: name of the ImageNet classifier used for the embedding.
-        backbone_weights: "imagenet", None or a weights file path.
-        mid_level_features: also fuse the backbone's mid-level feature map
+        backbone (str): name of the ImageNet classifier used for the embedding.
+        backbone_weights (str | None): "imagenet", None or a weights file path.
+        mid_level_features (bool): also fuse the backbone's mid-level feature map
             into the encoder's grid (see `deepkoala.blocks.fusion`).
-        dtype_policy: a Keras dtype policy name for the layers, e.g.
+        dtype_policy (str | None): a Keras dtype policy name for the layers, e.g.
             "mixed_bfloat16" (CPUs with bfloat16 units) or "mixed_float16"
             (GPUs); None uses Keras' global policy. Color conversions and the
             output layers stay float32.
-        name: the model's name.
-        **head_arguments: `colorization_head`'s `encoder_filters`,
+        name (str): the model's name.
+        **head_arguments (Any): `colorization_head`'s `encoder_filters`,
             `fusion_filters`, `decoder_filters`, `chroma_bins` and
             `temperature`; the default widths are the paper's (6,573,794
             trainable parameters with a 1000-class backbone).

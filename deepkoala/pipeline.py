@@ -10,8 +10,10 @@ loops, so the three overlap. Results come back in input order.
 
 import collections
 import os
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import keras
 import numpy as np
 from PIL import Image
 
@@ -64,24 +66,24 @@ def colorize_stream(
     """Colorize `sources`, yielding `(index, output, error)` in input order.
 
     Args:
-        predict_chroma: the network: working-size L (B, S, S) in [0, 100]
+        predict_chroma (callable): the network: working-size L (B, S, S) in [0, 100]
             -> a*b* (B, S, S, 2).
-        sources: an iterable of paths, `PIL.Image`s or arrays
+        sources (collections.abc.Iterable): an iterable of paths, `PIL.Image`s or arrays
             (`images.read_pixels`), read lazily: a generator of video
             frames works.
-        batch_size: photos per network call.
-        image_size: the network's working size S.
-        finish: called as `finish(index, image)` on each colorized
+        batch_size (int): photos per network call.
+        image_size (int): the network's working size S.
+        finish (callable | None): called as `finish(index, image)` on each colorized
             `PIL.Image` in a worker thread; its return value is the output
             (default: the image itself).
-        workers: reading and merging threads (default `default_workers()`).
-        edge_aware: upsample the chroma with the lightness as a guide
+        workers (int | None): reading and merging threads (default `default_workers()`).
+        edge_aware (bool): upsample the chroma with the lightness as a guide
             (`full_resolution.merge`).
 
     Yields:
-        (index, output, None) for each photo done, or (index, None, error)
-        where reading it or `finish` raised a `ValueError` or `OSError`.
-        Other errors (for example the network's) propagate.
+        tuple: (index, output, None) for each photo done, or (index, None,
+            error) where reading it or `finish` raised a `ValueError` or
+            `OSError`. Other errors (for example the network's) propagate.
 
     Example:
     >>> for index, image, error in colorize_stream(predict, ["a.jpg"], 8, 224):  # doctest: +SKIP
@@ -153,3 +155,42 @@ def _result(index, item):
         return index, item.result(), None
     except (ValueError, OSError) as error:
         return index, None, error
+
+
+def collect(stream, count, single, errors="raise", progress=False):
+    """The outputs of a `colorize_stream` over `count` items, as a list (or one output).
+
+    Args:
+        stream (collections.abc.Generator): `colorize_stream`'s generator.
+        count (int): how many items it yields.
+        single (bool): one item, passed alone: return its output, and raise
+            its error whatever `errors` says.
+        errors (str): "raise": the first unreadable item raises its error
+            (the stream is closed). "skip": its place holds None, and one
+            warning names every skipped item.
+        progress (bool): show a progress bar.
+
+    Returns:
+        PIL.Image.Image | list: the output, or the list of outputs.
+
+    Example:
+    >>> collect(colorize_stream(predict, paths, 8, 224), len(paths), False)  # doctest: +SKIP
+    """
+    if errors not in ("raise", "skip"):
+        raise ValueError(f'`errors` must be "raise" or "skip". Received: errors={errors!r}')
+    bar = keras.utils.Progbar(count, unit_name="image") if progress else None
+    results, skipped = [], []
+    for index, image, failure in stream:
+        if failure is not None:
+            if single or errors == "raise":
+                stream.close()
+                raise failure
+            skipped.append(f"item {index} ({failure})")
+        results.append(image)
+        if bar is not None:
+            bar.update(len(results))
+    if skipped:
+        warnings.warn(
+            f"Skipped {len(skipped)} unreadable image(s): " + "; ".join(skipped), stacklevel=3
+        )
+    return results[0] if single else results

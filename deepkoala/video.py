@@ -23,7 +23,9 @@ from fractions import Fraction
 import keras
 import numpy as np
 
+from deepkoala.atomic import atomic_write
 from deepkoala.pipeline import colorize_stream
+from deepkoala.settings import COLORIZE_BATCH_SIZE
 
 MISSING_EXTRA = "Colorizing videos needs PyAV: pip install deepkoala[video]"
 
@@ -85,7 +87,7 @@ class ChromaStabilizer:
         cut_threshold: the histogram change that starts a new shot, in (0, 1].
 
     Example:
-    >>> steady = ChromaStabilizer(colorizer._predict_chroma)  # doctest: +SKIP
+    >>> steady = ChromaStabilizer(colorizer.predict_chroma)  # doctest: +SKIP
     """
 
     def __init__(self, predict, smoothing=0.7, cut_threshold=0.3):
@@ -129,16 +131,11 @@ def _upright(frame):
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
-def _partial_path(dst):
-    stem, extension = os.path.splitext(dst)
-    return f"{stem}.partial-{os.getpid()}{extension}"
-
-
 def colorize_video(
     colorizer,
     src,
     dst,
-    batch_size=8,
+    batch_size=COLORIZE_BATCH_SIZE,
     image_size=None,
     smoothing=0.7,
     cut_threshold=0.3,
@@ -189,35 +186,29 @@ def colorize_video(
     if not os.path.isfile(src):
         raise FileNotFoundError(f"No such video file: {src}")
     size = colorizer.image_size if image_size is None else image_size
-    stabilizer = ChromaStabilizer(colorizer._predict_chroma, smoothing, cut_threshold)
+    stabilizer = ChromaStabilizer(colorizer.predict_chroma, smoothing, cut_threshold)
     try:
         source = av.open(src)
     except av.error.FFmpegError as error:
         raise ValueError(f"Cannot read {src} as a video: {error}") from error
     started = time.perf_counter()
-    partial = _partial_path(dst)
-    try:
-        with source:
-            if not source.streams.video:
-                raise ValueError(f"{src} has no video stream")
-            video = source.streams.video[0]
-            video.thread_type = "AUTO"
-            audio = list(source.streams.audio)
-            try:
-                sink = av.open(partial, "w")
-            except (av.error.FFmpegError, ValueError) as error:
-                raise ValueError(f"Cannot write a video to {dst}: {error}") from error
-            with sink:
-                frames = _transcode(
-                    av, source, video, audio, sink, stabilizer, size, batch_size, codec, crf,
-                    verbose, src, colorizer.get_config().get("edge_aware_chroma", False),
-                )  # fmt: skip
+    with source, atomic_write(dst) as partial:
+        if not source.streams.video:
+            raise ValueError(f"{src} has no video stream")
+        video = source.streams.video[0]
+        video.thread_type = "AUTO"
+        audio = list(source.streams.audio)
+        try:
+            sink = av.open(partial, "w")
+        except (av.error.FFmpegError, ValueError) as error:
+            raise ValueError(f"Cannot write a video to {dst}: {error}") from error
+        with sink:
+            frames = _transcode(
+                av, source, video, audio, sink, stabilizer, size, batch_size, codec, crf,
+                verbose, src, colorizer.get_config()["edge_aware_chroma"],
+            )  # fmt: skip
         if frames == 0:
             raise ValueError(f"{src} holds no video frame")
-        os.replace(partial, dst)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return {
         "frames": frames,
         "shots": stabilizer.cuts,

@@ -14,6 +14,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from deepkoala.atomic import atomic_write
 from deepkoala.download import fetch
 from deepkoala.paths import deepkoala_home
 
@@ -63,8 +64,8 @@ def save_float16_weights(model, path):
     """Save `model`'s weights as a Keras `.weights.h5` file with float16 arrays.
 
     Halves the file; Keras casts the arrays back to the variables' float32
-    when loading with `model.load_weights(path)`. The file is written beside
-    `path` and renamed into place when complete.
+    when loading with `model.load_weights(path)`. The file is written
+    atomically (`deepkoala.atomic`).
 
     Example:
     >>> save_float16_weights(colorizer.head, "head.weights.h5")  # doctest: +SKIP
@@ -72,9 +73,8 @@ def save_float16_weights(model, path):
     path = os.fspath(path)
     if not path.endswith(".weights.h5"):
         raise ValueError(f"The file name must end in .weights.h5. Received: path={path!r}")
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(path))) as scratch:
+    with tempfile.TemporaryDirectory() as scratch, atomic_write(path) as half:
         full = os.path.join(scratch, "full.weights.h5")
-        half = os.path.join(scratch, "half.weights.h5")
         model.save_weights(full)
         with h5py.File(full, "r") as source, h5py.File(half, "w") as target:
             target.attrs.update(source.attrs)
@@ -91,4 +91,3 @@ def save_float16_weights(model, path):
                 target.create_dataset(name, data=data).attrs.update(item.attrs)
 
             source.visititems(copy)
-        os.replace(half, path)

@@ -89,13 +89,13 @@ def test_colorize_of_rgba_palette_cmyk_and_16_bit_files(tmp_path, tiny_colorizer
 
 def test_colorize_runs_lists_in_batches(monkeypatch, tiny_colorizer):
     sizes = []
-    original = tiny_colorizer._predict_chroma
+    original = tiny_colorizer.predict_chroma
 
     def spy(images):
         sizes.append(len(images))
         return original(images)
 
-    monkeypatch.setattr(tiny_colorizer, "_predict_chroma", spy)
+    monkeypatch.setattr(tiny_colorizer, "predict_chroma", spy)
     tiny_colorizer.colorize([data.camera()[:16, :16]] * 5, batch_size=2)
     assert sizes == [2, 2, 1]
 
@@ -128,7 +128,7 @@ def _write_photos(folder, count, start=0):
 class _CountingEmbed:
     def __init__(self, colorizer):
         self.calls = 0
-        self._embed = colorizer._embed
+        self._embed = colorizer.embed
 
     def __call__(self, batch):
         self.calls += 1
@@ -139,7 +139,7 @@ def test_fit_on_a_folder_builds_the_cache_once(tmp_path, monkeypatch, tiny_color
     photos = tmp_path / "photos"
     _write_photos(photos / "nested", 6)
     counter = _CountingEmbed(tiny_colorizer)
-    monkeypatch.setattr(tiny_colorizer, "_embed", counter)
+    monkeypatch.setattr(tiny_colorizer, "embed", counter)
     cache = tmp_path / "cache"
 
     history = tiny_colorizer.fit(photos, epochs=3, batch_size=4, cache_dir=cache, verbose=0)
@@ -169,7 +169,7 @@ def test_a_changed_backbone_rebuilds_the_cache(tmp_path, monkeypatch, tiny_color
     embedding = tiny_colorizer.embedding
     embedding.set_weights([w * 2 for w in embedding.get_weights()])
     counter = _CountingEmbed(tiny_colorizer)
-    monkeypatch.setattr(tiny_colorizer, "_embed", counter)
+    monkeypatch.setattr(tiny_colorizer, "embed", counter)
     tiny_colorizer.fit(photos, epochs=1, batch_size=4, cache_dir=cache, verbose=0)
     assert counter.calls >= 1
 
@@ -304,7 +304,8 @@ def test_it_learns_colors_that_follow_from_gray_patterns():
 
 
 def test_random_crops_from_larger_stored_images():
-    from deepkoala.dataset import ImageStore, TrainingBatches
+    from deepkoala.embedding_cache import ImageStore
+    from deepkoala.training_data import TrainingBatches
 
     images = np.arange(4 * 12 * 12 * 3, dtype=np.uint32).reshape(4, 12, 12, 3).astype(np.uint8)
     store = ImageStore(images, np.zeros((4, 6), np.float32))
@@ -333,19 +334,19 @@ def test_fit_with_a_larger_stored_size(tmp_path, tiny_colorizer):
 def test_fit_caches_several_views_per_photo_and_validates_on_whole_photos(
     tmp_path, monkeypatch, tiny_colorizer
 ):
-    from deepkoala import dataset
+    from deepkoala import embedding_cache
 
     photos = tmp_path / "photos"
     _write_photos(photos, 5)
     seen = {}
-    original_split = dataset.ImageStore.split
+    original_split = embedding_cache.ImageStore.split
 
     def recording_split(store, validation_split):
         seen["sources"] = store.sources.copy()
         seen["split"] = original_split(store, validation_split)
         return seen["split"]
 
-    monkeypatch.setattr(dataset.ImageStore, "split", recording_split)
+    monkeypatch.setattr(embedding_cache.ImageStore, "split", recording_split)
     history = tiny_colorizer.fit(
         photos,
         epochs=1,

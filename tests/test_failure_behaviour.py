@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from deepkoala import Colorizer, cli
-from deepkoala.dataset import find_images
+from deepkoala.atomic import partial_path
+from deepkoala.image_files import find_images
 from tests.helpers import TINY_BACKBONE, striped_images
 
 
@@ -271,10 +272,11 @@ def test_a_live_cache_build_in_another_pid_namespace_is_not_deleted(tmp_path, ti
     _photo(folder / "a.png")
     cache = tmp_path / "cache"
     cache.mkdir()
-    # A process id that is alive here, as another container's build could have.
-    live = cache / f"other.h5.partial-{os.getpid() + 1000000}-abcd"
+    # Partials named by the one rule; the live one's process id would be
+    # alive here (this process), as another container's build could have.
+    live = Path(partial_path(cache / "other.h5"))
     live.write_bytes(b"being written")
-    abandoned = cache / f"old.h5.partial-{os.getpid()}-ef01"
+    abandoned = Path(partial_path(cache / "old.h5"))
     abandoned.write_bytes(b"left by a killed build")
     holder = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, f"{live}.lock"], stdout=subprocess.PIPE, text=True

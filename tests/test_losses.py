@@ -8,7 +8,8 @@ import pytest
 
 from deepkoala import Colorizer, chroma_bins, color
 from deepkoala.layers import AnnealedMean
-from deepkoala.losses import LOSSES, ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
+from deepkoala.losses import ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
+from deepkoala.settings import LOSSES
 from tests.helpers import LEARNING_SIZES, TINY_BACKBONE, TINY_SIZES, striped_images
 
 

@@ -8,8 +8,9 @@ from PIL import Image
 
 from deepkoala import Colorizer, blocks
 from deepkoala.backbones import Backbone, register_backbone
-from deepkoala.dataset import ImageStore, TrainingBatches
+from deepkoala.embedding_cache import ImageStore
 from deepkoala.layers import ResizeToGrid
+from deepkoala.training_data import TrainingBatches
 from tests.helpers import TINY_BACKBONE, TINY_SIZES, striped_images
 
 

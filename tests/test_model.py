@@ -137,7 +137,7 @@ def test_saturation_scales_the_predicted_chroma_only():
     vivid.set_weights(colorizer.get_weights())
     lightness = np.random.default_rng(0).uniform(20, 80, (2, 32, 32)).astype("float32")
     np.testing.assert_allclose(
-        vivid._predict_chroma(lightness), 1.5 * colorizer._predict_chroma(lightness), rtol=1e-5
+        vivid.predict_chroma(lightness), 1.5 * colorizer.predict_chroma(lightness), rtol=1e-5
     )
     # The network itself, and so its exports, are unchanged.
     scaled = lightness[..., None] / 50.0 - 1.0
@@ -211,3 +211,28 @@ def test_a_failed_imagenet_download_is_one_clear_error(monkeypatch):
     )
     with pytest.raises(OSError, match="ImageNet weights of the offline_test backbone"):
         blocks.embedding("offline_test", weights="imagenet")
+
+
+def test_set_decoding_changes_the_colorizer_in_place_as_a_rebuilt_one_would():
+    colorizer = Colorizer(
+        backbone=TINY_BACKBONE, backbone_weights=None, loss="classification", **TINY_SIZES
+    )
+    lightness = np.random.default_rng(0).uniform(20, 80, (2, 32, 32)).astype("float32")
+    before = colorizer.predict_chroma(lightness)  # traced with the old temperature
+    weights = colorizer.weights
+    assert colorizer.set_decoding(temperature=0.2, saturation=1.3) is colorizer
+    assert colorizer.weights == weights  # the same variables: nothing rebuilt
+    rebuilt = Colorizer.from_config(colorizer.get_config())
+    rebuilt.set_weights(colorizer.get_weights())
+    assert rebuilt.get_config()["temperature"] == 0.2
+    after = colorizer.predict_chroma(lightness)
+    np.testing.assert_allclose(after, rebuilt.predict_chroma(lightness), atol=1e-4)
+    # Saturation alone would give 1.3 * before: the new temperature took effect.
+    assert not np.allclose(after, 1.3 * before, rtol=0.05)
+    colorizer.set_decoding(edge_aware_chroma=True)
+    assert colorizer.get_config()["edge_aware_chroma"] is True
+    with pytest.raises(ValueError, match="saturation"):
+        colorizer.set_decoding(saturation=-1)
+    with pytest.raises(ValueError, match="image_size=64"):
+        colorizer.set_decoding(image_size=64)  # not a decoding setting
+    assert colorizer.get_config()["saturation"] == 1.3  # a refused change changes nothing

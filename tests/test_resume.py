@@ -101,12 +101,12 @@ from tests.helpers import TINY_BACKBONE, TINY_SIZES
 from deepkoala import Colorizer
 
 colorizer = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)
-embed = colorizer._embed
+embed = colorizer.embed
 def slow_embed(batch):
     print("embedding", flush=True)
     time.sleep(1.0)
     return embed(batch)
-colorizer._embed = slow_embed
+colorizer.embed = slow_embed
 colorizer.fit(sys.argv[1], cache_dir=sys.argv[2], epochs=1, verbose=0)
 """
 

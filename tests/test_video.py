@@ -174,7 +174,7 @@ def test_a_failure_midway_leaves_no_file_under_the_final_name(tmp_path, tiny_col
             raise RuntimeError("power cut")
         return np.zeros(lightness.shape + (2,), np.float32)
 
-    tiny_colorizer._predict_chroma = failing
+    tiny_colorizer.predict_chroma = failing
     with pytest.raises(RuntimeError):
         colorize_video(tiny_colorizer, src, tmp_path / "out.mp4", verbose=0)
     assert sorted(os.listdir(tmp_path)) == ["in.mp4"]

@@ -37,13 +37,6 @@ from deepkoala.evaluation import gray_baseline
 from deepkoala.images import read_rgb_uint8
 
 
-def with_settings(colorizer, **settings):
-    """A copy of `colorizer` with other decoding settings, the same weights."""
-    copy = Colorizer.from_config({**colorizer.get_config(), **settings})
-    copy.set_weights(colorizer.get_weights())
-    return copy
-
-
 def bar_odds(scores, gray, original, min_psnr_gain, min_colorfulness, resamples, seed=0):
     """Share of bootstrap resamples of the photos in which the three bars hold.
 
@@ -96,16 +89,14 @@ def main(argv=None):
     )
     original = np.array([metrics.colorfulness(photo) for photo in photos])
     colorizer = Colorizer.load(args.model)
+    if args.edge_aware:
+        colorizer.set_decoding(edge_aware_chroma=True)
     table = []
     for temperature in args.temperatures:
         for saturation in args.saturations:
-            candidate = with_settings(
-                colorizer,
-                temperature=temperature,
-                saturation=saturation,
-                edge_aware_chroma=args.edge_aware or colorizer.get_config()["edge_aware_chroma"],
-            )
-            outputs = [np.asarray(image) for image in candidate.colorize(photos, verbose=0)]
+            # In place: one copy of the weights, whatever the number of settings.
+            colorizer.set_decoding(temperature=temperature, saturation=saturation)
+            outputs = [np.asarray(image) for image in colorizer.colorize(photos, verbose=0)]
             scores = np.array(
                 [
                     (metrics.psnr(p, o), metrics.ssim(p, o), metrics.colorfulness(o))

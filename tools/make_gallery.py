@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from deepkoala import Colorizer
-from deepkoala.dataset import find_images
 from deepkoala.evaluation import gray_baseline
+from deepkoala.image_files import find_images
 from deepkoala.images import read_rgb_uint8
 
 TILE = 256

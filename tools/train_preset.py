@@ -28,9 +28,8 @@ import time
 import keras
 
 from deepkoala import Colorizer
-from deepkoala.blocks import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS
 from deepkoala.evaluation import evaluate, format_report
-from deepkoala.losses import LOSSES
+from deepkoala.settings import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS, LOSSES
 
 # The paper's widths, and half of them (a quarter of the cost).
 WIDTHS = {

@@ -1,0 +1,286 @@
+"""The embedding cache: training images stored with their backbone embeddings, in HDF5.
+
+The backbone is frozen, so each training image's embedding is computed once
+and stored next to the image (resized to the working size, uint8) in an HDF5
+file. Training then reads only that file and never runs the backbone. A
+cache knows what it was built from (file names, sizes and times, the working
+size, the backbone, the views per image) and is rebuilt when that changes.
+It is written atomically (`deepkoala.atomic`), under a lock, so an
+interrupted build leaves nothing a later run would trust.
+"""
+
+import hashlib
+import json
+import os
+import zlib
+
+import h5py
+import keras
+import numpy as np
+
+from deepkoala.atomic import atomic_write, remove_abandoned_partials
+from deepkoala.image_files import warn_skipped
+from deepkoala.images import read_rgb_uint8, resize_and_center_crop
+
+# Bump when the layout of cache files changes, so old caches are rebuilt.
+CACHE_FORMAT = 2
+
+
+class ImageStore:
+    """Training images (N, S, S, 3) uint8 with their embeddings (N, E) float32.
+
+    `images` (and `mid_level`) may be HDF5 datasets read batch by batch, or
+    numpy arrays. `sources` (N,) tells which photo each item was cut from
+    (several views of one photo share it), so that a validation split never
+    separates views of one photo; default: every item is its own photo.
+    `mid_level` (N, h, w, C) float16 holds the backbone's mid-level feature
+    maps when the colorizer fuses them, else None.
+    """
+
+    def __init__(self, images, embeddings, file=None, sources=None, mid_level=None):
+        self.images = images
+        self.embeddings = embeddings
+        self.mid_level = mid_level
+        self.sources = np.arange(len(embeddings)) if sources is None else np.asarray(sources)
+        self._file = file
+
+    def split(self, validation_split):
+        """Item indices (train, validation): the last photos' views validate.
+
+        Example:
+        >>> import numpy as np
+        >>> store = ImageStore(None, np.zeros((4, 1)), sources=[0, 0, 1, 1])
+        >>> train, validation = store.split(0.5)
+        >>> train.tolist(), validation.tolist()
+        ([0, 1], [2, 3])
+        """
+        photos = int(self.sources.max()) + 1
+        validation_photos = int(photos * validation_split)
+        if validation_split and not 0 < validation_photos < photos:
+            raise ValueError(
+                f"validation_split={validation_split} of {photos} images leaves "
+                "no image for training or for validation."
+            )
+        first_validation = photos - validation_photos
+        return (
+            np.flatnonzero(self.sources < first_validation),
+            np.flatnonzero(self.sources >= first_validation),
+        )
+
+    def __len__(self):
+        return len(self.embeddings)
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _embedded(embed, images):
+    """`embed(images)` as (embeddings float32, mid-level maps float16 or None).
+
+    `embed` returns the embeddings (B, E), or a pair (embeddings, mid-level
+    maps (B, h, w, C)) when the colorizer fuses mid-level features.
+    """
+    output = embed(images)
+    vectors, mid_level = output if isinstance(output, (tuple, list)) else (output, None)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    # float16 halves the cache; the maps are post-ReLU6 and BN activations.
+    return vectors, None if mid_level is None else np.asarray(mid_level, dtype=np.float16)
+
+
+def store_from_arrays(images, image_size, embed, batch_size=32):
+    """An in-memory `ImageStore` from an array of images (N, H, W[, 3]).
+
+    Example:
+    >>> import numpy as np
+    >>> store = store_from_arrays(
+    ...     np.zeros((2, 16, 16, 3), "uint8"), 8, lambda x: np.zeros((len(x), 4))
+    ... )
+    >>> store.images.shape, store.embeddings.shape
+    ((2, 8, 8, 3), (2, 4))
+    """
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(
+            "Training arrays must have shape (N, H, W, 3) or (N, H, W) with N > 0. "
+            f"Received: shape={images.shape}"
+        )
+    cropped = np.stack(
+        [resize_and_center_crop(read_rgb_uint8(image), image_size) for image in images]
+    )
+    parts = [
+        _embedded(embed, cropped[i : i + batch_size]) for i in range(0, len(cropped), batch_size)
+    ]
+    embeddings = np.concatenate([vectors for vectors, _ in parts])
+    mid_level = None if parts[0][1] is None else np.concatenate([maps for _, maps in parts])
+    return ImageStore(cropped, embeddings, mid_level=mid_level)
+
+
+def _file_identity(path):
+    """(path, size, modification time); a dangling link is (path, -1, -1)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path, -1, -1)
+    return (path, stat.st_size, stat.st_mtime_ns)
+
+
+def _fingerprint(paths, image_size, backbone_id, views_per_image):
+    stats = [_file_identity(p) for p in paths]
+    description = json.dumps([CACHE_FORMAT, image_size, backbone_id, views_per_image, stats])
+    return hashlib.sha256(description.encode()).hexdigest()
+
+
+def cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image=1):
+    """The cache file for one training source (folder or list of files)."""
+    identity = json.dumps([source, image_size, backbone_id, views_per_image])
+    return os.path.join(cache_dir, f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.h5")
+
+
+def _open_if_current(cache_path, fingerprint):
+    if not os.path.isfile(cache_path):
+        return None
+    try:
+        file = h5py.File(cache_path, "r")
+    except OSError:
+        return None
+    if file.attrs.get("fingerprint") != fingerprint:
+        file.close()
+        return None
+    return file
+
+
+def _write_cache(
+    path, paths, image_size, embed, fingerprint, batch_size, verbose, make_views, views_per_image
+):
+    """Read every image, cut its `views_per_image` views and embed them into `path`."""
+    skipped = []
+    progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose else None
+    capacity = len(paths) * views_per_image
+    with h5py.File(path, "w") as file:
+        images = file.create_dataset(
+            "images",
+            (capacity, image_size, image_size, 3),
+            dtype="uint8",
+            chunks=(1, image_size, image_size, 3),
+            maxshape=(None, image_size, image_size, 3),
+        )
+        sources = file.create_dataset("sources", (capacity,), dtype="int32", maxshape=(None,))
+        embeddings = mid_level = None
+        count = photos = 0
+        for start in range(0, len(paths), batch_size):
+            batch = []
+            for image_path in paths[start : start + batch_size]:
+                try:
+                    image = read_rgb_uint8(image_path)
+                except (ValueError, OSError):
+                    skipped.append(image_path)
+                    continue
+                seed = zlib.crc32(os.path.basename(image_path).encode())
+                batch.append(make_views(image, seed))
+            if batch:
+                views = np.concatenate(batch)
+                vectors, maps = _embedded(embed, views)
+                if embeddings is None:
+                    embeddings = file.create_dataset(
+                        "embeddings",
+                        (capacity, vectors.shape[-1]),
+                        dtype="float32",
+                        maxshape=(None, vectors.shape[-1]),
+                    )
+                if maps is not None and mid_level is None:
+                    mid_level = file.create_dataset(
+                        "mid_level",
+                        (capacity, *maps.shape[1:]),
+                        dtype="float16",
+                        chunks=(1, *maps.shape[1:]),
+                        maxshape=(None, *maps.shape[1:]),
+                    )
+                images[count : count + len(views)] = views
+                embeddings[count : count + len(views)] = vectors
+                if maps is not None:
+                    mid_level[count : count + len(views)] = maps
+                sources[count : count + len(views)] = np.repeat(
+                    np.arange(photos, photos + len(batch)), views_per_image
+                )
+                count += len(views)
+                photos += len(batch)
+            if progress is not None:
+                progress.update(min(start + batch_size, len(paths)))
+        if count == 0:
+            raise ValueError(
+                f"None of the {len(paths)} training file(s) is a readable image, e.g. {paths[0]}"
+            )
+        for dataset in (images, embeddings, sources, mid_level):
+            if dataset is not None:
+                dataset.resize(count, axis=0)
+        file.attrs["fingerprint"] = fingerprint
+        file.attrs["skipped"] = json.dumps(skipped)
+
+
+def load_or_build_cache(
+    paths,
+    source,
+    image_size,
+    embed,
+    backbone_id,
+    cache_dir,
+    make_views,
+    views_per_image=1,
+    batch_size=32,
+    verbose=1,
+):
+    """Open the cache for `paths`, building it first if it is missing or stale.
+
+    The cache is stale when the files (names, sizes, modification times), the
+    working size, the backbone or the views per image changed. It is written
+    atomically under a lock (`deepkoala.atomic`), and partials left by killed
+    builds are removed first, so an interrupted build never leaves a cache
+    that a later run would trust.
+
+    Args:
+        paths (list[str]): absolute paths of the images.
+        source (str | list[str]): what the user passed (folder or list),
+            naming the cache.
+        image_size (int): the side of the stored square images.
+        embed (callable): `embed(uint8 batch) -> (B, E)` embeddings, or a
+            pair (embeddings, mid-level feature maps (B, h, w, C)).
+        backbone_id (str): a string that changes whenever the backbone does.
+        cache_dir (str): folder for cache files.
+        make_views (callable): `make_views(rgb, seed)` -> the
+            `views_per_image` uint8 views (V, S, S, 3) of one photo; the seed
+            is fixed per file name, so a rebuild cuts the same views.
+        views_per_image (int): how many views `make_views` gives.
+        batch_size (int): images read and embedded at once.
+        verbose (bool): show a progress bar while building.
+
+    Returns:
+        ImageStore: backed by the HDF5 file; call `close()` when done.
+
+    Example:
+    >>> store = load_or_build_cache(paths, "in/", 224, embed, "id", "cache/", cut)  # doctest: +SKIP
+    """
+    os.makedirs(cache_dir, exist_ok=True)
+    cache_path = cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image)
+    fingerprint = _fingerprint(paths, image_size, backbone_id, views_per_image)
+    file = _open_if_current(cache_path, fingerprint)
+    if file is None:
+        remove_abandoned_partials(cache_dir)
+        with atomic_write(cache_path, locked=True) as partial:
+            _write_cache(
+                partial,
+                paths,
+                image_size,
+                embed,
+                fingerprint,
+                batch_size,
+                verbose,
+                make_views,
+                views_per_image,
+            )
+        file = h5py.File(cache_path, "r")
+    warn_skipped(json.loads(file.attrs["skipped"]))
+    return ImageStore(
+        file["images"], file["embeddings"][:], file, file["sources"][:], file.get("mid_level")
+    )

@@ -1,0 +1,290 @@
+"""Training a colorizer's head: the loss, the optimizer, the compiled training model and `fit`.
+
+`Trainer` does what `Colorizer.fit` promises for the colorizer it is handed:
+it checks the arguments, builds the training data (`TrainingData`: the
+embedding cache, the split, the batches), trains the head from cached
+embeddings (the frozen backbone never runs during training), optionally
+under a distribution engine or with averaged weights, and stops with a clear
+error when the loss stops being finite. It knows the colorizer only by its
+public attributes (`head`, `embedding`, `embed`, `get_config`), so it imports
+nothing of `deepkoala.colorizer`.
+"""
+
+import contextlib
+import hashlib
+import os
+
+import keras
+import numpy as np
+
+from deepkoala import chroma_bins, settings
+from deepkoala.argument_checks import check_positive_int, check_positive_number
+from deepkoala.averaged_weights import AveragedWeights
+from deepkoala.layers import LightnessFromRGB
+from deepkoala.losses import ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
+from deepkoala.paths import deepkoala_home
+from deepkoala.training_data import TrainingData
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop training with a clear error as soon as the loss is NaN or infinite.
+
+    Like `keras.callbacks.TerminateOnNaN`, but it raises, so the run ends
+    with a message instead of a quiet stop, and `BackupAndRestore` keeps the
+    last good checkpoint (it deletes it only after training completes).
+
+    Example:
+    >>> model.fit(x, y, callbacks=[StopOnNaN()])  # doctest: +SKIP
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            raise FloatingPointError(
+                f"The training loss became {float(loss)} at epoch {self._epoch + 1}, batch "
+                f"{batch + 1}; training stopped. Try a lower learning_rate, and check the "
+                "training images."
+            )
+
+
+def head_loss(loss, bin_weights=None):
+    """The Keras loss that trains a head of the kind `loss` names.
+
+    Args:
+        loss (str): a name from `deepkoala.settings.LOSSES`.
+        bin_weights (numpy.ndarray | None): rarity weights of the a*b* bins
+            (`chroma_bins.rebalancing_weights`), for the rebalanced losses.
+
+    Returns:
+        keras.losses.Loss | callable: the loss of the head's output.
+
+    Example:
+    >>> head_loss("mse").__name__
+    'chroma_mse'
+    """
+    if settings.classifies(loss):
+        return ChromaCrossEntropy(bin_weights)
+    return chroma_mse if bin_weights is None else RebalancedChromaMSE(bin_weights)
+
+
+def backbone_id(colorizer):
+    """Names a colorizer's backbone by its weights, so a changed backbone rebuilds caches.
+
+    Args:
+        colorizer (deepkoala.Colorizer): the colorizer.
+
+    Returns:
+        str: the backbone's name, a digest of its weights, and whether the
+            mid-level maps are cached too.
+
+    Example:
+    >>> backbone_id(colorizer)  # doctest: +SKIP
+    'efficientnet_lite0-3f2a9c0d1e2b4a5c-mid_level'
+    """
+    digest = hashlib.sha256()
+    for weight in colorizer.embedding.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    config = colorizer.get_config()
+    mid_level = "-mid_level" if config["mid_level_features"] else ""
+    return f"{config['backbone']}-{digest.hexdigest()[:16]}{mid_level}"
+
+
+def _check_fit_arguments(
+    epochs, batch_size, validation_split, learning_rate, views_per_image, ema_momentum
+):
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_positive_number("learning_rate", learning_rate)
+    check_positive_int("views_per_image", views_per_image)
+    if ema_momentum is not None and (
+        not isinstance(ema_momentum, (int, float)) or not 0.0 < ema_momentum < 1.0
+    ):
+        raise ValueError(
+            f"`ema_momentum` must be None or in (0, 1). Received: ema_momentum={ema_momentum!r}"
+        )
+    if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
+        raise ValueError(
+            f"`validation_split` must be in [0, 1). Received: validation_split={validation_split!r}"
+        )
+
+
+class Trainer:
+    """Trains one colorizer's head; keeps its compiled training model between fits.
+
+    Args:
+        colorizer (deepkoala.Colorizer): the colorizer to train.
+
+    Example:
+    >>> history = Trainer(colorizer).fit("my_color_photos/", epochs=5)  # doctest: +SKIP
+    """
+
+    def __init__(self, colorizer):
+        self.colorizer = colorizer
+        self._model = None
+        self._loss = None
+        self._ema_momentum = None
+        # The colorizer rebuilt under a distribution, and its own trainer.
+        self._distribution = None
+        self._twin_trainer = None
+
+    def fit(
+        self, data, epochs, batch_size, validation_split, callbacks, verbose, learning_rate,
+        shuffle, augment, stored_size, cache_dir, checkpoint_dir, distribution, seed,
+        views_per_image, ema_momentum,
+    ):  # fmt: skip
+        """Train the head on color images; the arguments (and defaults) are `Colorizer.fit`'s.
+
+        Returns:
+            keras.callbacks.History: the Keras history.
+
+        Example:
+        >>> history = trainer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
+        """
+        colorizer = self.colorizer
+        _check_fit_arguments(
+            epochs, batch_size, validation_split, learning_rate, views_per_image, ema_momentum
+        )
+        image_size = colorizer.image_size
+        stored_size = image_size if stored_size is None else stored_size
+        if not isinstance(stored_size, int) or stored_size < image_size:
+            raise ValueError(
+                f"`stored_size` must be an integer >= image_size ({image_size}). "
+                f"Received: stored_size={stored_size!r}"
+            )
+        # The average goes into the model first, so the callbacks after it see it.
+        averaging = [] if ema_momentum is None else [AveragedWeights()]
+        guards = [StopOnNaN()]
+        if checkpoint_dir is not None:
+            # double_checkpoint keeps the previous epoch's files, so a kill
+            # during a save still leaves one complete checkpoint.
+            guards.append(
+                keras.callbacks.BackupAndRestore(os.fspath(checkpoint_dir), double_checkpoint=True)
+            )
+        with TrainingData(
+            data,
+            stored_size,
+            colorizer.embed,
+            backbone_id(colorizer),
+            cache_dir or os.path.join(deepkoala_home(), "cache"),
+            views_per_image,
+            verbose=verbose not in (0, False),
+        ) as training_data:
+            train, held_out = training_data.split(validation_split)
+            batches = training_data.batches(
+                train, batch_size, image_size, shuffle=shuffle, augment=augment, seed=seed
+            )
+            validation = training_data.batches(
+                held_out, batch_size, image_size, shuffle=False, augment=False
+            )
+            loss_name = colorizer.get_config()["loss"]
+            bin_weights = None
+            if loss_name.startswith("rebalanced"):
+                # Rarity weights of the colors of the training images.
+                bin_weights = chroma_bins.rebalancing_weights(training_data.ab_histogram(train))
+            trainer = self if distribution is None else self._twin_under(distribution)
+            try:
+                with contextlib.nullcontext() if distribution is None else distribution.scope():
+                    model = trainer.training_model(
+                        learning_rate, head_loss(loss_name, bin_weights), ema_momentum
+                    )
+                    return model.fit(
+                        batches,
+                        validation_data=validation,
+                        epochs=epochs,
+                        callbacks=[*averaging, *(callbacks or []), *guards],
+                        verbose=verbose,
+                    )
+            finally:
+                if trainer is not self:
+                    colorizer.head.set_weights(trainer.colorizer.head.get_weights())
+
+    def _twin_under(self, distribution):
+        """A trainer of this colorizer rebuilt under `distribution`, with the same weights.
+
+        Variables must be created under the distribution (mirrored or
+        replicated); the twin is kept for later fits with the same one, and
+        `fit` copies its head's weights back after training.
+        """
+        if not hasattr(distribution, "scope"):
+            raise ValueError(
+                "`distribution` must be a keras.distribution.Distribution (JAX) or a "
+                f"tf.distribute.Strategy (TensorFlow). Received: distribution={distribution!r}"
+            )
+        if self._distribution is not distribution:
+            with distribution.scope():
+                twin = type(self.colorizer).from_config(self.colorizer.get_config())
+            self._twin_trainer, self._distribution = Trainer(twin), distribution
+        self._twin_trainer.colorizer.set_weights(self.colorizer.get_weights())
+        return self._twin_trainer
+
+    def training_model(self, learning_rate=settings.LEARNING_RATE, loss=None, ema_momentum=None):
+        """The compiled Keras model that `fit` trains, from cached embeddings.
+
+        Inputs {"rgb": uint8 images (B, H, W, 3), "embedding": (B, E)} (and
+        "mid_level": (B, h, w, C) with mid-level features), target the same
+        RGB images; the frozen backbone is not part of it. It is built once
+        and recompiled when the loss or the moving average changes.
+
+        Args:
+            learning_rate (float): Adam's learning rate.
+            loss (callable | None): the loss (`head_loss`); None keeps the
+                last one, or the plain loss of the head's kind.
+            ema_momentum (float | None): keep a moving average of the weights.
+
+        Returns:
+            keras.Model: compiled.
+
+        Example:
+        >>> model = trainer.training_model()  # doctest: +SKIP
+        >>> model.train_on_batch({"rgb": rgb, "embedding": vectors}, rgb)  # doctest: +SKIP
+        """
+        check_positive_number("learning_rate", learning_rate)
+        loss = loss or self._loss or head_loss(self.colorizer.get_config()["loss"])
+        if self._model is None:
+            self._model = self._build_model()
+            self._model.compile(optimizer=self._optimizer(learning_rate, ema_momentum), loss=loss)
+        elif ema_momentum != self._ema_momentum:
+            # The moving average lives in the optimizer's variables.
+            self._model.compile(optimizer=self._optimizer(learning_rate, ema_momentum), loss=loss)
+        else:
+            self._model.optimizer.learning_rate = learning_rate
+            if loss is not self._loss:
+                self._model.compile(optimizer=self._model.optimizer, loss=loss)
+        self._loss, self._ema_momentum = loss, ema_momentum
+        return self._model
+
+    def _build_model(self):
+        head = self.colorizer.head
+        rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
+        names = ["embedding", "mid_level"][: len(head.inputs) - 1]
+        embedded = [
+            keras.Input(head_input.shape[1:], name=name)
+            for name, head_input in zip(names, head.inputs[1:], strict=True)
+        ]
+        inputs = {"rgb": rgb, **dict(zip(names, embedded, strict=True))}
+        lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
+        if settings.classifies(self.colorizer.get_config()["loss"]):
+            # Train on the bin logits; the annealed mean is for colorizing.
+            fused = head.fusion([head.encoder(lightness), *embedded])
+            chroma = head.decoder(fused)
+        else:
+            chroma = head([lightness, *embedded])
+        return keras.Model(inputs, chroma, name="trainer")
+
+    def _optimizer(self, learning_rate, ema_momentum):
+        optimizer = keras.optimizers.Adam(
+            learning_rate,
+            use_ema=ema_momentum is not None,
+            ema_momentum=0.99 if ema_momentum is None else ema_momentum,
+        )
+        if self.colorizer.get_config()["dtype_policy"] == "mixed_float16":
+            # float16 gradients underflow without loss scaling.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer

@@ -1,0 +1,237 @@
+"""The training data of one `fit`: photos found, cut into views, cached, split and batched.
+
+`TrainingData` owns it all for one `fit`: it finds the files
+(`deepkoala.image_files`), cuts each photo into views
+(`random_resized_views`), builds or reuses the embedding cache
+(`deepkoala.embedding_cache`), splits by photo and makes the batches
+(`TrainingBatches`).
+"""
+
+import math
+import os
+
+import keras
+import numpy as np
+from PIL import Image
+
+from deepkoala import chroma_bins
+from deepkoala.embedding_cache import load_or_build_cache, store_from_arrays
+from deepkoala.image_files import resolve_image_paths
+from deepkoala.images import resize_and_center_crop
+
+
+def random_resized_views(image, size, count, seed, min_scale=0.35):
+    """`count` square views (count, size, size, 3) of a uint8 RGB image.
+
+    The first is the center square of the whole picture; the others are
+    random squares whose side is between `min_scale` of the short side and
+    all of it (never much less than `size`, so little is upsampled), each
+    resized to `size`. A photo larger than the working size thus gives
+    views at several scales instead of one downscaled copy.
+
+    Args:
+        image (numpy.ndarray): uint8 RGB (H, W, 3).
+        size (int): side of the views.
+        count (int): how many views.
+        seed (int | None): seed of the crops (the same seed gives the same views).
+        min_scale (float): the smallest crop side, as a share of the short side.
+
+    Example:
+    >>> import numpy as np
+    >>> random_resized_views(np.zeros((40, 60, 3), "uint8"), 16, 3, seed=0).shape
+    (3, 16, 16, 3)
+    """
+    views = [resize_and_center_crop(image, size)]
+    height, width = image.shape[:2]
+    short = min(height, width)
+    smallest = min(short, max(round(short * min_scale), round(size * 0.75)))
+    rng = np.random.default_rng(seed)
+    for _ in range(count - 1):
+        side = int(rng.integers(smallest, short + 1))
+        top = int(rng.integers(0, height - side + 1))
+        left = int(rng.integers(0, width - side + 1))
+        crop = Image.fromarray(image[top : top + side, left : left + side])
+        views.append(np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR)))
+    return np.stack(views)
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """Batches `({"rgb": images, "embedding": vectors}, images)` for training.
+
+    Images stay uint8 RGB; lightness and chroma are computed on the device by
+    the training model and the loss. Augmentation: random horizontal flips,
+    and random `crop_size` crops when the stored images are larger (without
+    augmentation, the center crop). The cached embedding of the whole stored
+    image is kept for every crop and flip: an ImageNet classifier's logits
+    barely change under a mirror image or a slight crop. A store with
+    mid-level maps adds them as "mid_level", flipped with the image and
+    cropped to the same region: crops then start on the maps' grid (every
+    16 pixels for a 224 view and a 14x14 map).
+
+    Args:
+        store (ImageStore): an `ImageStore`.
+        indices (numpy.ndarray): which items of the store to use.
+        batch_size (int): items per batch.
+        crop_size (int | None): side of the training crops; None keeps the stored size.
+        shuffle (bool): reshuffle the order every epoch.
+        augment (bool): random flips and crops (else no flip and center crops).
+        seed (int | None): seed of the shuffling and augmentation.
+    """
+
+    def __init__(
+        self, store, indices, batch_size, crop_size=None, shuffle=True, augment=True, seed=None
+    ):
+        super().__init__()
+        self.store = store
+        self.indices = np.asarray(indices)
+        self.batch_size = batch_size
+        self.crop_size = crop_size
+        self.shuffle = shuffle
+        self.augment = augment
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(self.indices) if shuffle else self.indices
+
+    def __len__(self):
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def __getitem__(self, index):
+        # Sorted indices: HDF5 reads need them increasing, and order within a
+        # batch does not matter.
+        chosen = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
+        images = np.asarray(self.store.images[chosen])
+        maps = None if self.store.mid_level is None else np.asarray(self.store.mid_level[chosen])
+        images, maps = self._crop(images, maps)
+        if self.augment:
+            mirrored = self._rng.random(len(images)) < 0.5
+            images[mirrored] = images[mirrored, :, ::-1]
+            if maps is not None:
+                maps[mirrored] = maps[mirrored, :, ::-1]
+        inputs = {"rgb": images, "embedding": self.store.embeddings[chosen]}
+        if maps is not None:
+            inputs["mid_level"] = maps
+        return inputs, images
+
+    def _crop(self, images, maps=None):
+        """Crop images, and their mid-level maps if any, to the same regions.
+
+        With maps, crops start on the maps' grid: exact when the map's cells
+        tile the view (224 / 14), else the nearest cells.
+        """
+        stored = images.shape[1]
+        size = self.crop_size or stored
+        if size == stored:
+            return images, maps
+        grid = stored if maps is None else maps.shape[1]
+        step = max(stored // grid, 1)
+        cells = max(round(size * grid / stored), 1)
+        count = len(images)
+        if self.augment:
+            positions = (stored - size) // step + 1
+            tops = self._rng.integers(0, positions, count) * step
+            lefts = self._rng.integers(0, positions, count) * step
+        else:
+            tops = lefts = np.full(count, (stored - size) // 2 // step * step)
+
+        def cell(pixel):
+            return min(round(pixel * grid / stored), grid - cells)
+
+        corners = list(zip(tops, lefts, strict=True))
+        image_crops = np.stack(
+            [
+                image[t : t + size, x : x + size]
+                for image, (t, x) in zip(images, corners, strict=True)
+            ]
+        )
+        if maps is None:
+            return image_crops, None
+        map_crops = np.stack(
+            [
+                feature_map[cell(t) : cell(t) + cells, cell(x) : cell(x) + cells]
+                for feature_map, (t, x) in zip(maps, corners, strict=True)
+            ]
+        )
+        return image_crops, map_crops
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._order = self._rng.permutation(self.indices)
+
+
+class TrainingData:
+    """The images of one `fit`: found, cached with their embeddings, split and batched.
+
+    Args:
+        data (str | os.PathLike | list | numpy.ndarray): a folder (searched
+            recursively), a list of image paths, or an array of RGB images
+            (N, H, W, 3), which is embedded in memory.
+        stored_size (int): the side of the cached squares.
+        embed (callable): `embed(uint8 batch)` -> embeddings (B, E), or a pair
+            (embeddings, mid-level feature maps).
+        backbone_id (str): a string that changes whenever the backbone does.
+        cache_dir (str): folder for cache files.
+        views_per_image (int): views cached per photo (`random_resized_views`).
+        verbose (bool): show a progress bar while the cache is built.
+
+    Example:
+    >>> with TrainingData("photos/", 224, embed, "lite0-1234", "cache/") as data:  # doctest: +SKIP
+    ...     train, validation = data.split(0.1)
+    ...     batches = data.batches(train, batch_size=16, crop_size=192)
+    """
+
+    def __init__(
+        self, data, stored_size, embed, backbone_id, cache_dir, views_per_image=1, verbose=True
+    ):
+        if isinstance(data, np.ndarray):
+            self.store = store_from_arrays(data, stored_size, embed)
+            return
+        paths = resolve_image_paths(data)
+        source = os.path.abspath(data) if isinstance(data, (str, os.PathLike)) else paths
+        self.store = load_or_build_cache(
+            paths,
+            source,
+            stored_size,
+            embed,
+            backbone_id,
+            cache_dir,
+            lambda image, seed: random_resized_views(image, stored_size, views_per_image, seed),
+            views_per_image,
+            verbose=verbose,
+        )
+
+    def split(self, validation_split):
+        """Item indices (train, validation), whole photos on each side (`ImageStore.split`)."""
+        return self.store.split(validation_split)
+
+    def batches(self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None):
+        """`TrainingBatches` of the items `indices`; None when there are none.
+
+        Example:
+        >>> batches = data.batches(train, batch_size=16, crop_size=192)  # doctest: +SKIP
+        """
+        if not len(indices):
+            return None
+        return TrainingBatches(
+            self.store, indices, batch_size, crop_size, shuffle=shuffle, augment=augment, seed=seed
+        )
+
+    def ab_histogram(self, indices, sample_size=2048):
+        """The a*b* histogram (`chroma_bins.ab_histogram`) of up to `sample_size` items.
+
+        Example:
+        >>> weights = chroma_bins.rebalancing_weights(data.ab_histogram(train))  # doctest: +SKIP
+        """
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.permutation(indices)[:sample_size])
+        return sum(
+            chroma_bins.ab_histogram(np.asarray(self.store.images[sample[i : i + 64]]))
+            for i in range(0, len(sample), 64)
+        )
+
+    def close(self):
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
