@@ -1,8 +1,15 @@
 """The registry of frozen ImageNet classifiers that give the embedding.
 
 Each entry knows how to build its classifier, the square input size it
-expects, how to preprocess a [0, 255] image for it, and its embedding width
-(the number of class logits).
+expects, how to preprocess a [0, 255] image for it, its embedding width (the
+number of class logits) and its mid-level feature layer.
+
+Where "imagenet" weights come from differs by entry: `keras.applications`
+downloads the Inception models' into the Keras cache; EfficientNet-Lite0's
+ship in the package data (`deepkoala.weights` checks them, and fetches them
+only from an install that lacks them); EfficientNet-Lite2's do not ship, so
+"imagenet" is an error that says how to convert them. Every entry also
+takes None (random) or the path of a weights file.
 """
 
 import dataclasses
@@ -20,8 +27,8 @@ class Backbone:
     Attributes:
         name: the registry name.
         build: `build(weights)` returns a `keras.Model` from a (size, size, 3)
-            image to `embedding_size` logits; `weights` is "imagenet", None,
-            or a path to a weights file.
+            image to `embedding_size` logits; `weights` is None, a path to a
+            weights file, or "imagenet" where the entry has those weights.
         input_size: the side of the square image the classifier expects.
         scale, offset: preprocessing, `image * scale + offset` for an image
             in [0, 255].
@@ -115,7 +122,7 @@ def _build_efficientnet_lite0(weights):
     return efficientnet_lite.efficientnet_lite0(weights=weights)
 
 
-# EfficientNet-Lite0: bundled weights, no download; its own preprocessing, (x - 127) / 128.
+# EfficientNet-Lite0: weights in the package data; its own preprocessing, (x - 127) / 128.
 register_backbone(
     Backbone(
         "efficientnet_lite0",

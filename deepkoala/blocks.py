@@ -57,8 +57,9 @@ def embedding(
 
     Args:
         backbone (str): a name from `deepkoala.backbones.available_backbones()`.
-        weights (str | None): "imagenet" (downloaded by Keras on first use), None (random
-            initialization, for tests) or a path to a weights file.
+        weights (str | None): "imagenet" (where each backbone's come from:
+            `deepkoala.backbones`), None (random initialization, for tests)
+            or a path to a weights file.
         mid_level_features (bool): also output the classifier's mid-level feature
             map (the backbone's `feature_layer`): the model then has two
             outputs, [logits, features].

@@ -35,7 +35,7 @@ class Colorizer(keras.Model):
     Args:
         backbone (str): the embedding's classifier, from
             `deepkoala.backbones.available_backbones()`.
-        backbone_weights (str | None): "imagenet" (downloaded on first use),
+        backbone_weights (str | None): "imagenet" (see `deepkoala.backbones`),
             None (random, for tests) or a weights file path.
         image_size (int): the working size, a multiple of 8.
         encoder_filters (tuple[int, ...]): the encoder's eight widths.

@@ -1,7 +1,7 @@
 """The embedding cache: training images stored with their backbone embeddings, in HDF5.
 
 The backbone is frozen, so each training image's embedding is computed once
-and stored next to the image (resized to the working size, uint8) in an HDF5
+and stored next to the image (a uint8 square of the stored size) in an HDF5
 file. Training then reads only that file and never runs the backbone. A
 cache knows what it was built from (file names, sizes and times, the working
 size, the backbone, the views per image) and is rebuilt when that changes.

@@ -6,8 +6,8 @@ embedding cache, the split, the batches), trains the head from cached
 embeddings (the frozen backbone never runs during training), optionally
 under a distribution engine or with averaged weights, and stops with a clear
 error when the loss stops being finite. It knows the colorizer only by its
-public attributes (`head`, `embedding`, `embed`, `get_config`), so it imports
-nothing of `deepkoala.colorizer`.
+public attributes and methods (`head`, `embedding`, `image_size`, `embed`,
+`get_config`, `from_config`), so it imports nothing of `deepkoala.colorizer`.
 """
 
 import contextlib

@@ -1,11 +1,12 @@
 """Weight files: where they come from, where they are kept, and how they are checked.
 
-The architecture modules know no files; this module resolves a weights
-setting such as "imagenet" to a local, sha256-checked file. A file that
-ships inside the package is used in place (and checked, so a damaged
-install does not load silently); any other is downloaded once into
-`$DEEPKOALA_HOME/weights` from `$DEEPKOALA_WEIGHTS_URL` (default: the
-project's releases).
+The architecture modules know no files; the backbone registry and the
+presets name a released file and its sha256, and this module turns that
+into a local, checked path. A file that ships inside the package is used
+in place (and checked, so a damaged install does not load silently); any
+other is downloaded once into `$DEEPKOALA_HOME/weights` from
+`$DEEPKOALA_WEIGHTS_URL` (default: the project's releases). It also writes
+float16 weight files (`save_float16_weights`).
 """
 
 import os
