@@ -26,6 +26,18 @@ def _positive_float(text):
     return value
 
 
+def _hint(text):
+    from deepkoala.guidance import Hint
+
+    parts = text.split(",", 2)
+    try:
+        if len(parts) != 3:
+            raise ValueError("expected X,Y,COLOR")
+        return Hint(float(parts[0]), float(parts[1]), parts[2])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,#rrggbb: {error}") from error
+
+
 def _backbone_weights(text):
     return None if text.lower() == "none" else text
 
@@ -68,7 +80,10 @@ def build_parser():
         "  deepkoala colorize photo.jpg                  # writes photo_colorized.jpg beside it\n"
         "  deepkoala colorize old_photos/ -o out/        # every image in the folder, into out/\n"
         "  deepkoala colorize scan.tif --weights mine.keras --size 320\n"
-        "  deepkoala colorize film.mp4 -o out/           # writes out/film.mp4, with its sound",
+        "  deepkoala colorize film.mp4 -o out/           # writes out/film.mp4, with its sound\n"
+        "  deepkoala colorize old.jpg --hint 120,80,#b22222 --hint 400,30,#faa03c\n"
+        "  deepkoala colorize old.jpg --hints hints.json  # the format: docs/guided.md\n"
+        "  deepkoala colorize old.jpg --reference summer_meadow.jpg",
     )
     colorize.add_argument(
         "inputs", nargs="+", metavar="IN", help="image or video files, or folders"
@@ -97,6 +112,25 @@ def build_parser():
         type=_positive_float,
         help="scale the predicted colors: above 1 more vivid, below 1 paler (default: the "
         "model's own, 1 for the bundled preset)",
+    )
+    colorize.add_argument(
+        "--hint",
+        action="append",
+        metavar="X,Y,COLOR",
+        type=_hint,
+        help="a color at a point of the photo (its own pixels, x right, y down), COLOR as "
+        "#rrggbb; repeat for more (one photo only)",
+    )
+    colorize.add_argument(
+        "--hints",
+        metavar="FILE",
+        help='hints from a JSON file: [{"x": 120, "y": 80, "color": "#b22222"}, ...] '
+        "(one photo only)",
+    )
+    colorize.add_argument(
+        "--reference",
+        metavar="PHOTO",
+        help="a color photo whose colors to borrow where it matches (photos and videos)",
     )
     colorize.add_argument(
         "--smoothing",
@@ -307,6 +341,7 @@ def run_colorize(args):
             todo.append((path, target))
     videos = [(path, target) for path, target in todo if not target.endswith(_PHOTO_EXTENSIONS)]
     todo = [(path, target) for path, target in todo if target.endswith(_PHOTO_EXTENSIONS)]
+    hints = _cli_hints(args, pairs, len(todo))
     colorizer = Colorizer.from_preset(args.weights or args.preset)
     if args.saturation is not None:
         colorizer.set_decoding(saturation=args.saturation)
@@ -324,7 +359,7 @@ def run_colorize(args):
 
         stream = colorizer.colorize_stream(
             [path for path, _ in todo], batch_size=args.batch_size, image_size=args.size,
-            finish=save,
+            finish=save, hints=hints, reference=args.reference,
         )  # fmt: skip
         for done, (_, _, failure) in enumerate(stream, start=1):
             if failure is None:
@@ -339,6 +374,7 @@ def run_colorize(args):
             colorizer.colorize_video(
                 path, target, batch_size=args.batch_size, image_size=args.size,
                 smoothing=args.smoothing, codec=args.video_codec, crf=args.crf,
+                reference=args.reference,
             )  # fmt: skip
             written += 1
         except (ImportError, ValueError, OSError) as error:
@@ -348,6 +384,21 @@ def run_colorize(args):
     where = f" into {args.output}" if args.output else ""
     print(f"Colorized {written} file(s){where}")
     return 1 if failed else 0
+
+
+def _cli_hints(args, pairs, photos_to_write):
+    """The hints of the one input photo, as `colorize_stream` takes them, or None."""
+    if not args.hint and not args.hints:
+        return None
+    from deepkoala.guidance import read_hints
+
+    if len(pairs) != 1 or not pairs[0][1].endswith(_PHOTO_EXTENSIONS):
+        raise UserError(
+            "--hint and --hints name the pixels of one photo: give one photo (steer videos "
+            "and folders with --reference)"
+        )
+    hints = [*(args.hint or []), *(read_hints(args.hints) if args.hints else [])]
+    return [hints] * photos_to_write
 
 
 def _check_writable_model_path(path):

@@ -5,10 +5,13 @@ here; the other entry points call the module that does the work and never import
 this one: `training` (`fit`), `saving` (files, presets, export), `settings`.
 """
 
+import types
+
 import keras
 import numpy as np
 
 from deepkoala import chroma_bins, color, pipeline, saving, settings
+from deepkoala import guidance as guidance_module
 from deepkoala.argument_checks import check_image_size, check_positive_int
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.model import deep_koalarization
@@ -90,7 +93,10 @@ class Colorizer(keras.Model):
         #: Frozen: scaled L -> the backbone's class logits[, mid-level map].
         self.embedding = network.embedding
         self._settings = config
-        self._untracked = _Untracked(backbone_is_imagenet=backbone_weights == "imagenet")
+        # Built on demand, out of Keras' tracking (a tracked model would be saved).
+        self._untracked = types.SimpleNamespace(
+            backbone_is_imagenet=backbone_weights == "imagenet", embedder=None, trainer=None
+        )
 
     @property
     def image_size(self):
@@ -98,11 +104,7 @@ class Colorizer(keras.Model):
         return self._settings["image_size"]
 
     def get_config(self):
-        """The constructor arguments; `backbone_weights` is None, as weights travel in files.
-
-        Returns:
-            dict: the arguments, by name.
-        """
+        """The constructor arguments; `backbone_weights` is None, as weights travel in files."""
         return {
             "name": self.name,
             "trainable": self.trainable,
@@ -112,11 +114,7 @@ class Colorizer(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        """A new `Colorizer` (random head) from `get_config()`'s output.
-
-        Args:
-            config (dict): the arguments.
-        """
+        """A new `Colorizer` (random head) from `get_config()`'s output."""
         return cls(**config)
 
     def set_decoding(self, **decoding):
@@ -144,7 +142,7 @@ class Colorizer(keras.Model):
 
     def colorize(
         self, images, batch_size=settings.COLORIZE_BATCH_SIZE, image_size=None, verbose="auto",
-        errors="raise",
+        errors="raise", hints=None, reference=None,
     ):  # fmt: skip
         """Colorize one image or a list of images.
 
@@ -157,8 +155,13 @@ class Colorizer(keras.Model):
             image_size (int | None): the working size instead of `image_size`.
             verbose (str | int): "auto": a progress bar for lists longer than
                 a batch; 0 never, 1 always.
-            errors (str): an unreadable list item: "raise" (its error, no
-                result) or "skip" (None in its place, and one warning).
+            errors (str): an unreadable list item (or bad hint): "raise" (its
+                error, no result) or "skip" (None in its place, one warning).
+            hints (list | None): `(x, y, color[, radius])` points in the
+                photo's pixels, color "#rrggbb" or RGB (`guidance.Hint`); for
+                a list of images, one list (or None) per image.
+            reference (object | list | None): a color photo whose colors to
+                borrow where it matches: for all images, or one per image.
 
         Returns:
             PIL.Image.Image | list: RGB of the input's size, or a list.
@@ -175,12 +178,13 @@ class Colorizer(keras.Model):
         single = not isinstance(images, (list, tuple))
         sources = [images] if single else list(images)
         progress = verbose == 1 or (verbose == "auto" and len(sources) > batch_size)
-        stream = self.colorize_stream(sources, batch_size=batch_size, image_size=size)
+        hints = [hints] if single and hints is not None else hints
+        stream = self.colorize_stream(sources, batch_size, size, hints=hints, reference=reference)
         return pipeline.collect(stream, len(sources), single, errors=errors, progress=progress)
 
     def colorize_stream(
         self, images, batch_size=settings.COLORIZE_BATCH_SIZE, image_size=None, finish=None,
-        workers=None,
+        workers=None, hints=None, reference=None,
     ):  # fmt: skip
         """Colorize lazily, in order, in bounded memory (`pipeline.colorize_stream`).
 
@@ -191,6 +195,8 @@ class Colorizer(keras.Model):
             finish (callable | None): `finish(index, image)`, run in a worker
                 thread on each result (e.g. to save it); its value is yielded.
             workers (int | None): reading and merging threads (default 2-4).
+            hints (list | None): one list of hints per image, as for `colorize`.
+            reference (object | list | None): as for `colorize`.
 
         Yields:
             tuple: `(index, output, None)`, or `(index, None, error)` for an
@@ -204,9 +210,11 @@ class Colorizer(keras.Model):
         size = self._working_size(image_size)
         if workers is not None:
             check_positive_int("workers", workers)
+        count = len(images) if isinstance(images, (list, tuple)) else None
+        guides = guidance_module.guides_for(count, hints, reference)
         return pipeline.colorize_stream(
             self.predict_chroma, images, batch_size, size, finish=finish, workers=workers,
-            edge_aware=self._settings["edge_aware_chroma"],
+            edge_aware=self._settings["edge_aware_chroma"], guides=guides,
         )  # fmt: skip
 
     def colorize_video(
@@ -219,7 +227,8 @@ class Colorizer(keras.Model):
             dst (str | os.PathLike): the output; its extension picks the container.
             batch_size (int): frames that go through the network at once.
             image_size (int | None): the working size, as for `colorize`.
-            **options (Any): `smoothing`, `cut_threshold`, `codec`, `crf`, `verbose`.
+            **options (Any): `reference`, `smoothing`, `cut_threshold`, `codec`, `crf`,
+                `verbose`.
 
         Returns:
             dict: "frames" written, "shots" found, "seconds" taken.
@@ -236,11 +245,12 @@ class Colorizer(keras.Model):
     def _working_size(self, image_size):
         return self.image_size if image_size is None else check_image_size("image_size", image_size)
 
-    def predict_chroma(self, lightness):
+    def predict_chroma(self, lightness, guidance=None):
         """The chroma seam of every colorizing path: a*b* for working-size lightness.
 
         Args:
             lightness (numpy.ndarray): (B, S, S) CIE L in [0, 100] (S: a multiple of 8).
+            guidance (list | None): per item, `guidance.Guide.at_size`'s dict or None.
 
         Returns:
             numpy.ndarray: (B, S, S, 2) float32 a*b*.
@@ -258,7 +268,10 @@ class Colorizer(keras.Model):
                 "The network's output is not finite (NaN or inf): its weights are broken, "
                 "for example by training that diverged. Load or train other weights."
             )
-        return chroma * (color.AB_SCALE * self._settings["saturation"])
+        chroma = chroma * (color.AB_SCALE * self._settings["saturation"])
+        if guidance is None:
+            return chroma
+        return guidance_module.apply(self, lightness, chroma, guidance)
 
     def embed(self, rgb_batch):
         """The embedding step (what the training cache stores): the backbone on gray images.
@@ -327,13 +340,10 @@ class Colorizer(keras.Model):
         return self._trainer().fit(**arguments)
 
     def training_model(self, learning_rate=settings.LEARNING_RATE):
-        """The compiled model `fit` trains (`training.Trainer.training_model`), to inspect.
+        """The compiled model `fit` trains, to inspect (`training.Trainer.training_model`).
 
         Args:
             learning_rate (float): Adam's learning rate.
-
-        Returns:
-            keras.Model: inputs {"rgb", "embedding"[, "mid_level"]}, target RGB.
 
         Example:
         >>> colorizer.training_model().summary()  # doctest: +SKIP
@@ -436,13 +446,3 @@ class Colorizer(keras.Model):
         >>> colorizer = Colorizer.load("mine.keras")  # doctest: +SKIP
         """
         return saving.load(cls, path)
-
-
-class _Untracked:
-    """What a `Colorizer` builds on demand, out of Keras' tracking (a model would be saved)."""
-
-    def __init__(self, backbone_is_imagenet):
-        # Published ImageNet weights need not be copied into a preset folder.
-        self.backbone_is_imagenet = backbone_is_imagenet
-        self.embedder = None
-        self.trainer = None

@@ -32,10 +32,14 @@ def default_workers():
     return max(2, min(4, os.cpu_count() or 1))
 
 
-def _prepare(source, size):
-    """(full-resolution L, working-size L) of one photo."""
+def _prepare(source, size, make_guide):
+    """(full-resolution L, working-size L, guidance at the working size or None) of one photo."""
     lightness = full_resolution.lightness(read_pixels(source))
-    return lightness, resize_channel(lightness, size, size)
+    guide = None
+    if make_guide is not None:
+        height, width = lightness.shape
+        guide = make_guide().at_size(width, height, size)
+    return lightness, resize_channel(lightness, size, size), guide
 
 
 def _pixel_count(source):
@@ -61,8 +65,9 @@ def _finish(index, lightness, chroma, finish, edge_aware):
 
 
 def colorize_stream(
-    predict_chroma, sources, batch_size, image_size, finish=None, workers=None, edge_aware=False
-):
+    predict_chroma, sources, batch_size, image_size, finish=None, workers=None, edge_aware=False,
+    guides=None,
+):  # fmt: skip
     """Colorize `sources`, yielding `(index, output, error)` in input order.
 
     Args:
@@ -79,6 +84,9 @@ def colorize_stream(
         workers (int | None): reading and merging threads (default `default_workers()`).
         edge_aware (bool): upsample the chroma with the lightness as a guide
             (`full_resolution.merge`).
+        guides (callable | None): `guides(index)` -> a function that makes
+            that photo's `guidance.Guide`, or None (`guidance.guides_for`);
+            a photo with guidance gets `predict_chroma(L, guidance=...)`.
 
     Yields:
         tuple: (index, output, None) for each photo done, or (index, None,
@@ -97,7 +105,7 @@ def colorize_stream(
     sources = ((index, source, _pixel_count(source)) for index, source in enumerate(sources))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="deepkoala")
     try:
-        reads = collections.deque()  # (index, pixels, future of (L, working-size L))
+        reads = collections.deque()  # (index, pixels, future of (L, working-size L, guide))
         pending = collections.deque()  # (index, future of the output, or the error)
         waiting = []  # the next item, pulled but over the pixel budget for now
 
@@ -111,7 +119,8 @@ def colorize_stream(
                 if reads and held + pixels > PIXEL_BUDGET:
                     waiting.append(item)
                     return
-                reads.append((index, pixels, pool.submit(_prepare, source, image_size)))
+                make_guide = None if guides is None else guides(index)
+                reads.append((index, pixels, pool.submit(_prepare, source, image_size, make_guide)))
                 held += pixels
 
         read_ahead()
@@ -130,8 +139,13 @@ def colorize_stream(
             read_ahead()
             chroma = {}
             if read:
-                predicted = predict_chroma(np.stack([small for _, _, small in read]))
-                for (index, lightness, _), item_chroma in zip(read, predicted, strict=True):
+                small = np.stack([small for _, _, small, _ in read])
+                guidance = [guide for *_, guide in read]
+                if any(guide is not None for guide in guidance):
+                    predicted = predict_chroma(small, guidance=guidance)
+                else:
+                    predicted = predict_chroma(small)
+                for (index, lightness, *_), item_chroma in zip(read, predicted, strict=True):
                     chroma[index] = pool.submit(
                         _finish, index, lightness, item_chroma, finish, edge_aware
                     )

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from deepkoala.atomic import atomic_write
+from deepkoala.guidance import Guide
 from deepkoala.pipeline import colorize_stream
 from deepkoala.settings import COLORIZE_BATCH_SIZE
 
@@ -142,6 +143,7 @@ def colorize_video(
     codec="libx264",
     crf=18,
     verbose="auto",
+    reference=None,
 ):
     """Colorize the video `src` into `dst`, frame by frame, keeping its sound.
 
@@ -167,6 +169,8 @@ def colorize_video(
             `libvpx-vp9` (lower is better quality; 18 is visually lossless
             for most footage).
         verbose: "auto" and 1 show a progress bar with frames and time left.
+        reference: a color photo whose colors guide every frame where it
+            matches (`deepkoala.guidance`); one per film.
 
     Returns:
         A dict: "frames" written, "shots" found, and "seconds" taken.
@@ -186,7 +190,16 @@ def colorize_video(
     if not os.path.isfile(src):
         raise FileNotFoundError(f"No such video file: {src}")
     size = colorizer.image_size if image_size is None else image_size
-    stabilizer = ChromaStabilizer(colorizer.predict_chroma, smoothing, cut_threshold)
+    predict = colorizer.predict_chroma
+    if reference is not None:
+        # Read now, so an unreadable reference fails before anything is written;
+        # a reference needs no frame size (only hints would).
+        steer = Guide(reference=reference).at_size(1, 1, size)
+
+        def predict(lightness):
+            return colorizer.predict_chroma(lightness, guidance=[steer] * len(lightness))
+
+    stabilizer = ChromaStabilizer(predict, smoothing, cut_threshold)
     try:
         source = av.open(src)
     except av.error.FFmpegError as error:

@@ -12,3 +12,10 @@ def tiny_colorizer():
 
     keras.utils.set_random_seed(0)
     return Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)
+
+
+@pytest.fixture
+def saved_tiny_model(tmp_path, tiny_colorizer):
+    path = tmp_path / "tiny.keras"
+    tiny_colorizer.save(path)
+    return path

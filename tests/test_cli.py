@@ -51,13 +51,6 @@ def test_user_mistakes_are_one_line_errors_without_traceback(tmp_path):
     assert _run("colorize", str(image), "--weights", "x", "--preset", "y").returncode == 2
 
 
-@pytest.fixture
-def saved_tiny_model(tmp_path, tiny_colorizer):
-    path = tmp_path / "tiny.keras"
-    tiny_colorizer.save(path)
-    return path
-
-
 def test_colorize_files_and_folders(tmp_path, saved_tiny_model, capsys):
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)

@@ -30,3 +30,16 @@ def test_fine_tune_then_colorize_examples(tmp_path, monkeypatch, capsys):
     )  # fmt: skip
     assert Image.open(output).size == Image.open(EXAMPLES / "sample_gray.jpg").size
     assert "Wrote" in capsys.readouterr().out
+
+
+def test_guided_example(tmp_path, monkeypatch, capsys, tiny_colorizer):
+    model = tmp_path / "tiny.keras"
+    tiny_colorizer.save(model)
+    output = tmp_path / "hinted.png"
+    _run_example(
+        "colorize_guided.py", monkeypatch, str(EXAMPLES / "sample_gray.jpg"), str(output),
+        "--hint", "120,80,#b22222", "--reference", str(EXAMPLES / "photos" / "coffee.jpg"),
+        "--weights", str(model),
+    )  # fmt: skip
+    assert Image.open(output).size == Image.open(EXAMPLES / "sample_gray.jpg").size
+    assert "steered" in capsys.readouterr().out

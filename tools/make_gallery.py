@@ -27,7 +27,8 @@ TILE = 256
 LABEL_HEIGHT = 22
 
 
-def _tile(image):
+def tile(image):
+    """`image` fitted into a white TILE x TILE square (also used by make_guided_figure.py)."""
     image = Image.fromarray(image) if isinstance(image, np.ndarray) else image
     image = image.copy()
     image.thumbnail((TILE, TILE), Image.Resampling.LANCZOS)
@@ -60,7 +61,7 @@ def main(argv=None):
         top = LABEL_HEIGHT + row * TILE
         row_images = [gray_baseline(original), *(output[row] for output in outputs), original]
         for column, image in enumerate(row_images):
-            gallery.paste(_tile(image), (column * TILE, top))
+            gallery.paste(tile(image), (column * TILE, top))
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     gallery.save(args.output, quality=88)
     print(f"Wrote {args.output}: " + ", ".join(os.path.basename(p) for p in chosen))
