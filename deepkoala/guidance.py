@@ -240,10 +240,10 @@ class Reference:
 
 
 def _is_gray(rgb):
+    """Whether every sampled pixel's channels agree to within 2 levels of 255."""
     sample = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)].astype(np.float32)
-    return float(np.abs(sample - sample.mean(axis=-1, keepdims=True)).max()) < 2.0 * (
-        1.0 if rgb.dtype == np.uint8 else 1.0 / 255.0
-    )
+    tolerance = 2.0 if rgb.dtype == np.uint8 else 2.0 / 255.0
+    return float(np.abs(sample - sample.mean(axis=-1, keepdims=True)).max()) < tolerance
 
 
 def _lab(rgb_uint8):
