@@ -29,13 +29,10 @@ def _positive_float(text):
 def _hint(text):
     from deepkoala.guidance import Hint
 
-    parts = text.split(",", 2)
     try:
-        if len(parts) != 3:
-            raise ValueError("expected X,Y,COLOR")
-        return Hint(float(parts[0]), float(parts[1]), parts[2])
+        return Hint.from_text(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,#rrggbb: {error}") from error
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _backbone_weights(text):

@@ -36,7 +36,9 @@ import weakref
 
 import keras
 import numpy as np
+from PIL import Image
 
+from deepkoala import color
 from deepkoala.backbones import get_backbone
 from deepkoala.images import read_pixels, resize_channel
 
@@ -125,6 +127,28 @@ class Hint:
 
     def __repr__(self):
         return f"Hint({self.x:g}, {self.y:g}, #{bytes(self.rgb).hex()})"
+
+    @classmethod
+    def from_text(cls, text):
+        """A `Hint` from "X,Y,#rrggbb", as the command line takes it.
+
+        Args:
+            text (str): the hint.
+
+        Returns:
+            Hint: the hint.
+
+        Example:
+        >>> Hint.from_text("120,80,#b22222")
+        Hint(120, 80, #b22222)
+        """
+        parts = text.split(",", 2)
+        try:
+            if len(parts) != 3:
+                raise ValueError("expected X,Y,COLOR")
+            return cls(float(parts[0]), float(parts[1]), parts[2])
+        except ValueError as error:
+            raise ValueError(f"{text!r} is not X,Y,#rrggbb: {error}") from error
 
     @classmethod
     def from_value(cls, value):
@@ -218,6 +242,8 @@ class Reference:
                 pixels = np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
             self.rgb = pixels
         self._at_size = {}
+        # {feature model: {working size: feature cells}}: a video's reference is matched once.
+        self._features = weakref.WeakKeyDictionary()
 
     def at_size(self, size):
         """(L (S, S), a*b* (S, S, 2)) of the reference squeezed to the working size.
@@ -229,14 +255,27 @@ class Reference:
             tuple: float32 lightness and chroma.
         """
         if size not in self._at_size:
-            from PIL import Image
-
             small = np.asarray(
                 Image.fromarray(self.rgb).resize((size, size), Image.Resampling.BILINEAR)
             )
             lab = _lab(small)
             self._at_size[size] = (lab[..., 0], lab[..., 1:])
         return self._at_size[size]
+
+    def features(self, colorizer, size):
+        """The reference's unit-length feature cells (h, w, C) on `colorizer`'s backbone, kept.
+
+        Args:
+            colorizer (deepkoala.Colorizer): whose backbone matches the photos.
+            size (int): the working size S.
+
+        Returns:
+            numpy.ndarray: float32 feature cells.
+        """
+        cached = self._features.setdefault(_feature_model(colorizer), {})
+        if size not in cached:
+            cached[size] = _cell_features(colorizer, self.at_size(size)[0][None])[0]
+        return cached[size]
 
 
 def _is_gray(rgb):
@@ -247,8 +286,6 @@ def _is_gray(rgb):
 
 
 def _lab(rgb_uint8):
-    from deepkoala import color
-
     return np.asarray(color.rgb_to_lab(rgb_uint8.astype(np.float32) / 255.0), dtype=np.float32)
 
 
@@ -289,7 +326,9 @@ class Guide:
                     f"The hint {hint} lies outside the photo, which is {width}x{height} pixels "
                     "(x from 0 to width - 1, y from 0 to height - 1)."
                 )
-            a, b = _lab(np.array([[hint.rgb]], np.uint8))[0, 0, 1:]
+        # Every hint's a*b* in one conversion.
+        chroma = _lab(np.array([[hint.rgb for hint in self.hints]], np.uint8).reshape(1, -1, 3))
+        for hint, (a, b) in zip(self.hints, chroma[0, :, 1:], strict=True):
             # Pixel centers: pixel x of the photo covers [x, x + 1).
             rows.append(
                 ((hint.x + 0.5) * size / width - 0.5, (hint.y + 0.5) * size / height - 0.5, a, b,
@@ -496,8 +535,6 @@ def _feature_model(colorizer):
 
 def _cell_features(colorizer, lightness):
     """Unit-length feature vectors (B, h, w, C) of lightness images (B, S, S)."""
-    from deepkoala import color
-
     scaled = color.scale_lightness(np.asarray(lightness, np.float32)[..., None])
     maps = np.asarray(_feature_model(colorizer).predict_on_batch(scaled), dtype=np.float32)
     maps = maps - maps.mean(axis=(1, 2), keepdims=True)
@@ -596,15 +633,13 @@ def apply(colorizer, lightness, chroma, guidance, relative=None):
     guided = np.array(chroma, dtype=np.float32, copy=True)
     referenced = [i for i, item in enumerate(guidance) if item and item["reference"] is not None]
     if referenced:
-        references = [guidance[i]["reference"].at_size(size) for i in referenced]
-        features = _cell_features(
-            colorizer, np.concatenate([lightness[referenced], [light for light, _ in references]])
-        )
-        for k, i in enumerate(referenced):
-            reference_lightness, reference_chroma = references[k]
+        features = _cell_features(colorizer, lightness[referenced])
+        for photo_features, i in zip(features, referenced, strict=True):
+            reference = guidance[i]["reference"]
+            reference_lightness, reference_chroma = reference.at_size(size)
             guided[i] = transfer_reference(
-                lightness[i], guided[i], features[k], reference_lightness, reference_chroma,
-                features[len(referenced) + k],
+                lightness[i], guided[i], photo_features, reference_lightness, reference_chroma,
+                reference.features(colorizer, size),
             )  # fmt: skip
     for i, item in enumerate(guidance):
         if item and len(item["hints"]):

@@ -14,17 +14,16 @@ from deepkoala.guidance import Hint
 from deepkoala.presets import DEFAULT_PRESET
 
 
-def hint(text):
-    """X,Y,#rrggbb: a point of the photo (its own pixels) and the color it should have."""
-    x, y, color = text.split(",", 2)
-    return Hint(float(x), float(y), color)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", help="the photograph to colorize")
     parser.add_argument("output", help="where to write the colorized PNG")
-    parser.add_argument("--hint", type=hint, action="append", help="X,Y,#rrggbb; repeat")
+    parser.add_argument(
+        "--hint",
+        type=Hint.from_text,
+        action="append",
+        help="X,Y,#rrggbb (the photo's pixels); repeat",
+    )
     parser.add_argument("--reference", help="a color photo whose colors to borrow")
     parser.add_argument("--weights", help="a .keras file or preset (default: the bundled one)")
     args = parser.parse_args(argv)

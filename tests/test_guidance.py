@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from deepkoala import cli, color
-from deepkoala.guidance import Guide, Hint, parse_color, read_hints, spread_hints
+from deepkoala.guidance import Guide, Hint, Reference, parse_color, read_hints, spread_hints
 from tests.helpers import make_clip, striped_images
 
 
@@ -122,6 +122,9 @@ def test_a_reference_lends_its_colors_where_it_matches(tiny_colorizer):
     automatic = [_chroma(image) for image in tiny_colorizer.colorize(gray)]
     # The truth itself as reference: every cell finds itself, and borrows its colors.
     guided = [_chroma(image) for image in tiny_colorizer.colorize(gray, reference=list(truth))]
+    # A reference is matched once per backbone and size (a video reuses it on every batch).
+    reference = Reference(truth[0])
+    assert reference.features(tiny_colorizer, 32) is reference.features(tiny_colorizer, 32)
     for image, before, after in zip(truth, automatic, guided, strict=True):
         error_before = np.abs(before - _chroma(image)).mean()
         assert np.abs(after - _chroma(image)).mean() < 0.6 * error_before
