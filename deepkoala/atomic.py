@@ -13,12 +13,17 @@ scanned for photos skip it), it keeps the target's extensions (Keras and
 FFmpeg choose the format by them), and `remove_abandoned_partials` finds
 every partial by it.
 
+A write that must not replace anything (`exclusive=True`) claims the final
+name with a hard link, which fails if the name exists, so two processes
+writing into one folder never overwrite each other's files.
+
 Example:
 >>> with atomic_write("out/photo.png") as partial:  # doctest: +SKIP
 ...     image.save(partial, format="PNG")
 """
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
@@ -75,8 +80,23 @@ def _holding_lock(partial):
                 os.remove(lock_path)
 
 
+def _claim(partial, path):
+    """Move `partial` to `path` unless `path` exists (`FileExistsError`), in one step."""
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links on this file system (FAT, some network shares):
+        # create the name exclusively, then replace the empty file.
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(partial, path)
+    else:
+        os.remove(partial)
+
+
 @contextlib.contextmanager
-def atomic_write(path, folder=False, locked=False):
+def atomic_write(path, folder=False, locked=False, exclusive=False):
     """Yield a partial path for `path`; rename it onto `path` if the block completes.
 
     If the block raises, the partial is removed and `path` is untouched.
@@ -91,6 +111,12 @@ def atomic_write(path, folder=False, locked=False):
             even another container sharing the folder) can tell this live
             write from one whose writer was killed. For long writes into a
             shared folder, such as the embedding cache.
+        exclusive (bool): never replace an existing `path`: if one appears
+            while the block runs (another process wrote it), `FileExistsError`
+            is raised and the partial removed. Files only.
+
+    Raises:
+        FileExistsError: with `exclusive`, if `path` exists when the block ends.
 
     Yields:
         str: the partial path to write.
@@ -99,6 +125,8 @@ def atomic_write(path, folder=False, locked=False):
     >>> with atomic_write("mine.keras") as partial:  # doctest: +SKIP
     ...     keras.saving.save_model(model, partial)
     """
+    if folder and exclusive:
+        raise ValueError("`exclusive` writes files only. Received: folder=True, exclusive=True")
     path = os.path.abspath(os.fspath(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = partial_path(path)
@@ -109,12 +137,43 @@ def atomic_write(path, folder=False, locked=False):
                 # Not mkdtemp: the folder gets the usual permissions (umask), not 0700.
                 os.mkdir(partial)
             yield partial
-            if folder and os.path.isdir(path) and not os.listdir(path):
-                os.rmdir(path)
-            os.replace(partial, path)
+            if exclusive:
+                _claim(partial, path)
+            else:
+                if folder and os.path.isdir(path) and not os.listdir(path):
+                    os.rmdir(path)
+                os.replace(partial, path)
     finally:
         if os.path.lexists(partial):
             _remove(partial)
+
+
+def write_bytes(path, data, exclusive=False):
+    """Write `data` to `path` atomically, proven complete before it is renamed into place.
+
+    Some encoders (Pillow's JPEG writer among them) do not notice a short
+    write on a full disk; encoding to memory first and writing here turns a
+    full disk into an error instead of a truncated file under the final name.
+
+    Args:
+        path (str | os.PathLike): the target.
+        data (bytes): the whole file.
+        exclusive (bool): as for `atomic_write`.
+
+    Raises:
+        OSError: the disk is full (`errno.ENOSPC`) or the write fails otherwise.
+
+    Example:
+    >>> write_bytes("out/photo.jpg", encoded)  # doctest: +SKIP
+    """
+    with atomic_write(path, exclusive=exclusive) as partial:
+        with open(partial, "wb") as file:
+            file.write(data)
+        written = os.path.getsize(partial)
+        if written != len(data):
+            raise OSError(
+                errno.ENOSPC, f"only {written} of {len(data)} bytes could be written", partial
+            )
 
 
 def remove_abandoned_partials(folder):

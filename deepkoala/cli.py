@@ -1,6 +1,8 @@
 """The `deepkoala` command line: colorize, train, evaluate and list presets."""
 
 import argparse
+import io
+import itertools
 import os
 import sys
 import warnings
@@ -226,19 +228,27 @@ def build_parser():
 
 
 def _input_files(inputs, output, photo_format="auto"):
-    """(path, output path) for every input file; folders keep their layout.
+    """(path, output path) for every input file, and why others are skipped.
 
     With an output folder, each file goes there; without one, a file's output
     is `<name>_colorized.<ext>` beside it, and a folder's go into a sibling
-    folder `<folder>_colorized/`.
-    """
-    from deepkoala.image_files import find_images
+    folder `<folder>_colorized/`. A FIFO or device is skipped and named, never
+    opened (reading it would block or never end).
 
-    pairs = []
+    Returns:
+        tuple: (pairs, skipped messages).
+    """
+    from deepkoala.image_files import find_images, special_file_kind
+
+    pairs, skipped = [], []
     for item in inputs:
         if os.path.isdir(item):
             base = output or os.path.normpath(item) + "_colorized"
             for path in find_images(item):
+                kind = special_file_kind(path)
+                if kind:
+                    skipped.append(f"{path}: not a regular file but {kind}")
+                    continue
                 stem = os.path.splitext(os.path.relpath(path, item))[0]
                 extension = _output_extension(path, photo_format)
                 pairs.append((path, os.path.join(base, stem + extension)))
@@ -250,11 +260,13 @@ def _input_files(inputs, output, photo_format="auto"):
             else:
                 folder = os.path.dirname(item)
                 pairs.append((item, os.path.join(folder, f"{stem}_colorized{extension}")))
+        elif special_file_kind(item):
+            skipped.append(f"{item}: not a regular file but {special_file_kind(item)}")
         else:
             raise UserError(f"no such file or folder: {item}")
-    if not pairs:
+    if not pairs and not skipped:
         raise UserError("no input files found")
-    return pairs
+    return pairs, skipped
 
 
 # Video file extensions FFmpeg writes; a video named otherwise is written as Matroska.
@@ -289,12 +301,22 @@ def _output_extension(path, photo_format):
     return ".jpg" if photo_format == "jpeg" else ".png"
 
 
+def _numbered(target):
+    """`<stem>-2<ext>`, `<stem>-3<ext>`, ...: the names to try after `target`."""
+    stem, extension = os.path.splitext(target)
+    return (f"{stem}-{number}{extension}" for number in itertools.count(2))
+
+
 def _unique_output(target, taken):
-    """`target`, or `<stem>-2<ext>`, ... when an earlier input of this run took it."""
-    (stem, extension), number, unique = os.path.splitext(target), 2, target
-    while unique in taken:
-        unique, number = f"{stem}-{number}{extension}", number + 1
-    taken.add(unique)
+    """`target`, or `<stem>-2<ext>`, ... when an earlier input of this run took it.
+
+    Names are compared case-folded: `A.jpg` and `a.jpg` are one file on the
+    file systems of macOS and Windows.
+    """
+    unique, others = target, _numbered(target)
+    while unique.casefold() in taken:
+        unique = next(others)
+    taken.add(unique.casefold())
     return unique
 
 
@@ -307,16 +329,31 @@ def _output_problem(target, inputs, overwrite):
     return ""
 
 
-def _save_atomically(image, target):
-    """Write a JPEG or PNG (by `target`'s extension) atomically (`deepkoala.atomic`)."""
-    from deepkoala.atomic import atomic_write
+def _save_atomically(image, target, overwrite):
+    """Write a JPEG or PNG (by `target`'s extension) atomically (`deepkoala.atomic`).
 
-    with atomic_write(target) as partial:
-        if target.endswith(".jpg"):
-            image.save(partial, format="JPEG", quality=95)
-        else:
-            # zlib level 1: a third of the default level's time for files about 5% larger.
-            image.save(partial, format="PNG", compress_level=1)
+    Encoded in memory, then written with checked writes: Pillow's JPEG
+    encoder does not notice a short write on a full disk. Without
+    `overwrite`, the name is claimed in one step, and if another process
+    took it meanwhile the next free `<stem>-2<ext>`, ... is used.
+
+    Returns:
+        str: the path written.
+    """
+    from deepkoala.atomic import write_bytes
+
+    encoded = io.BytesIO()
+    if target.endswith(".jpg"):
+        image.save(encoded, format="JPEG", quality=95)
+    else:
+        # zlib level 1: a third of the default level's time for files about 5% larger.
+        image.save(encoded, format="PNG", compress_level=1)
+    for candidate in itertools.chain([target], _numbered(target)):
+        try:
+            write_bytes(candidate, encoded.getvalue(), exclusive=not overwrite)
+            return candidate
+        except FileExistsError:
+            continue
 
 
 def run_colorize(args):
@@ -324,11 +361,11 @@ def run_colorize(args):
 
     from deepkoala import Colorizer
 
-    pairs = _input_files(args.inputs, args.output, args.format)
+    pairs, failed = _input_files(args.inputs, args.output, args.format)
     # Decided before anything is written: an output never replaces an input,
     # and files that existed before the run are kept unless --overwrite.
     inputs = {os.path.realpath(path) for path, _ in pairs}
-    taken, failed, todo = set(), [], []
+    taken, todo = set(), []
     for path, planned in pairs:
         target = _unique_output(planned, taken)
         problem = _output_problem(target, inputs, args.overwrite)
@@ -342,7 +379,7 @@ def run_colorize(args):
     colorizer = Colorizer.from_preset(args.weights or args.preset)
     if args.saturation is not None:
         colorizer.set_decoding(saturation=args.saturation)
-    written = 0
+    written, renamed = 0, {}
     if todo:
         progress = keras.utils.Progbar(len(todo), unit_name="image")
 
@@ -350,9 +387,14 @@ def run_colorize(args):
             # In a worker thread: encoding overlaps the next batch's network pass.
             target = todo[index][1]
             try:
-                _save_atomically(image, target)
-            except (ValueError, OSError) as error:
+                written_to = _save_atomically(image, target, args.overwrite)
+            except OSError as error:
+                # strerror: the partial's hidden name would only confuse.
+                raise OSError(f"cannot write {target}: {error.strerror or error}") from error
+            except ValueError as error:
                 raise OSError(f"cannot write {target}: {error}") from error
+            if written_to != target:
+                renamed[target] = written_to
 
         stream = colorizer.colorize_stream(
             [path for path, _ in todo], batch_size=args.batch_size, image_size=args.size,
@@ -376,6 +418,11 @@ def run_colorize(args):
             written += 1
         except (ImportError, ValueError, OSError) as error:
             failed.append(f"{path}: {error}")
+    for target, written_to in renamed.items():
+        print(
+            f"deepkoala: {target} was written meanwhile by another process; wrote {written_to}",
+            file=sys.stderr,
+        )
     for message in failed:
         print(f"deepkoala: skipped: {message}", file=sys.stderr)
     where = f" into {args.output}" if args.output else ""

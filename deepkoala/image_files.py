@@ -6,7 +6,37 @@ functions list files; `warn_skipped` names the ones that could not be read.
 """
 
 import os
+import stat
 import warnings
+
+# What a path that is not a regular file is, for the messages that skip it.
+_SPECIAL_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def special_file_kind(path):
+    """What `path` is if it exists but is not a regular file ("a FIFO (named pipe)", ...), else "".
+
+    Reading a FIFO or a device as a photo would block or never end, so such
+    paths are named and skipped before anything opens them. A missing path
+    gives "" (it is reported as missing where it is read).
+
+    Example:
+    >>> special_file_kind("/dev/zero")
+    'a character device'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a regular file")
 
 
 def find_images(folder):

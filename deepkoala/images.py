@@ -5,6 +5,8 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
+from deepkoala.image_files import special_file_kind
+
 # The EXIF tag of the camera's orientation.
 _ORIENTATION = 0x0112
 # Pillow modes whose samples are wider than 8 bits.
@@ -16,12 +18,16 @@ def open_image(path):
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: if the file is not an image Pillow can read.
+        ValueError: if the file is not an image Pillow can read, or not a
+            regular file at all (a FIFO, a device).
 
     Example:
     >>> image = open_image("examples/sample.jpg")  # doctest: +SKIP
     """
     path = os.fspath(path)
+    kind = special_file_kind(path)
+    if kind:
+        raise ValueError(f"Cannot read {path} as an image: it is not a regular file but {kind}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such image file: {path}")
     try:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from deepkoala import full_resolution
+from deepkoala.image_files import special_file_kind
 from deepkoala.images import read_pixels, resize_channel
 
 # Pixels of the photos read ahead, and of the photos of one batch, beyond
@@ -52,6 +53,8 @@ def _pixel_count(source):
         return int(np.prod(source.shape[:2])) if source.ndim >= 2 else 0
     if isinstance(source, Image.Image):
         return source.width * source.height
+    if special_file_kind(source):
+        return 0  # opening a FIFO would block
     try:
         with Image.open(source) as image:
             return image.width * image.height

@@ -25,6 +25,7 @@ import numpy as np
 
 from deepkoala.atomic import atomic_write
 from deepkoala.guidance import Guide
+from deepkoala.image_files import special_file_kind
 from deepkoala.pipeline import colorize_stream
 from deepkoala.settings import COLORIZE_BATCH_SIZE
 
@@ -60,6 +61,8 @@ def looks_like_video(path):
     >>> looks_like_video("film.mp4")  # doctest: +SKIP
     True
     """
+    if special_file_kind(path):
+        return False  # reading a FIFO would block
     try:
         with open(path, "rb") as file:
             head = file.read(189)
