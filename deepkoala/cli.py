@@ -484,7 +484,11 @@ def run_train(args):
         views_per_image=args.views_per_image,
         verbose=2,
     )
-    colorizer.save(args.out)
+    try:
+        colorizer.save(args.out)
+    except OSError as error:
+        # Keras' message names no file (or the hidden partial).
+        raise OSError(f"cannot write {args.out}: {error.strerror or error}") from None
     print(f"Saved {args.out}")
     return 0
 

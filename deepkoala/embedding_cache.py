@@ -9,9 +9,12 @@ It is written atomically (`deepkoala.atomic`), under a lock, so an
 interrupted build leaves nothing a later run would trust.
 """
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import zlib
 
 import h5py
@@ -154,69 +157,127 @@ def _open_if_current(cache_path, fingerprint):
 def _write_cache(
     path, paths, image_size, embed, fingerprint, batch_size, verbose, make_views, views_per_image
 ):
-    """Read every image, cut its `views_per_image` views and embed them into `path`."""
+    """Read every image, cut its `views_per_image` views and embed them into `path`.
+
+    Raises:
+        OSError: the disk is full (before the build, if the images alone will not fit).
+    """
+    capacity = len(paths) * views_per_image
+    _check_free_space(path, capacity * image_size * image_size * 3)
+    # No chunk cache: chunks go to disk as they are written, so a full disk
+    # fails that write, and the close has only the small metadata to flush.
+    file = h5py.File(path, "w", rdcc_nbytes=0)
+    try:
+        _fill_cache(
+            file, paths, image_size, embed, fingerprint, batch_size, verbose, make_views,
+            views_per_image,
+        )  # fmt: skip
+        file.close()
+    except (OSError, RuntimeError) as error:
+        # HDF5's errors come as either, over several lines, naming only the partial.
+        _close_emptied(file, path)
+        code = getattr(error, "errno", None)
+        code = code or (errno.ENOSPC if "No space left" in str(error) else errno.EIO)
+        raise OSError(code, os.strerror(code)) from None
+    except BaseException:
+        try:
+            file.close()
+        except (OSError, RuntimeError):
+            _close_emptied(file, path)
+        raise
+
+
+def _check_free_space(path, needed):
+    """Refuse a cache that cannot fit before hours of embedding go into it."""
+    free = shutil.disk_usage(os.path.dirname(path)).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: the embedding cache needs about {needed / 1e6:.1f} MB "
+            f"and its folder has {free / 1e6:.1f} MB free",
+        )
+
+
+def _close_emptied(file, path):
+    """Close an HDF5 file whose writes failed, freeing the space its flush needs first.
+
+    HDF5 flushes on close; when that fails too, the library keeps the file
+    open and the process dies at exit with a segmentation fault. Emptying
+    the partial (deleted afterwards anyway) lets the flush succeed.
+    """
+    os.truncate(path, 0)
+    with contextlib.suppress(OSError, RuntimeError):
+        file.close()
+
+
+def _fill_cache(
+    file, paths, image_size, embed, fingerprint, batch_size, verbose, make_views, views_per_image
+):
+    """`_write_cache`'s work, into the open HDF5 `file`."""
+    capacity = len(paths) * views_per_image
     skipped = []
     progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose else None
-    capacity = len(paths) * views_per_image
-    with h5py.File(path, "w") as file:
-        images = file.create_dataset(
-            "images",
-            (capacity, image_size, image_size, 3),
-            dtype="uint8",
-            chunks=(1, image_size, image_size, 3),
-            maxshape=(None, image_size, image_size, 3),
-        )
-        sources = file.create_dataset("sources", (capacity,), dtype="int32", maxshape=(None,))
-        embeddings = mid_level = None
-        count = photos = 0
-        for start in range(0, len(paths), batch_size):
-            batch = []
-            for image_path in paths[start : start + batch_size]:
-                try:
-                    image = read_rgb_uint8(image_path)
-                except (ValueError, OSError):
-                    skipped.append(image_path)
-                    continue
-                seed = zlib.crc32(os.path.basename(image_path).encode())
-                batch.append(make_views(image, seed))
-            if batch:
-                views = np.concatenate(batch)
-                vectors, maps = _embedded(embed, views)
-                if embeddings is None:
-                    embeddings = file.create_dataset(
-                        "embeddings",
-                        (capacity, vectors.shape[-1]),
-                        dtype="float32",
-                        maxshape=(None, vectors.shape[-1]),
-                    )
-                if maps is not None and mid_level is None:
-                    mid_level = file.create_dataset(
-                        "mid_level",
-                        (capacity, *maps.shape[1:]),
-                        dtype="float16",
-                        chunks=(1, *maps.shape[1:]),
-                        maxshape=(None, *maps.shape[1:]),
-                    )
-                images[count : count + len(views)] = views
-                embeddings[count : count + len(views)] = vectors
-                if maps is not None:
-                    mid_level[count : count + len(views)] = maps
-                sources[count : count + len(views)] = np.repeat(
-                    np.arange(photos, photos + len(batch)), views_per_image
+    images = file.create_dataset(
+        "images",
+        (capacity, image_size, image_size, 3),
+        dtype="uint8",
+        chunks=(1, image_size, image_size, 3),
+        maxshape=(None, image_size, image_size, 3),
+    )
+    sources = file.create_dataset("sources", (capacity,), dtype="int32", maxshape=(None,))
+    embeddings = mid_level = None
+    count = photos = 0
+    for start in range(0, len(paths), batch_size):
+        batch = []
+        for image_path in paths[start : start + batch_size]:
+            try:
+                image = read_rgb_uint8(image_path)
+            except (ValueError, OSError):
+                skipped.append(image_path)
+                continue
+            seed = zlib.crc32(os.path.basename(image_path).encode())
+            batch.append(make_views(image, seed))
+        if batch:
+            views = np.concatenate(batch)
+            vectors, maps = _embedded(embed, views)
+            if embeddings is None:
+                embeddings = file.create_dataset(
+                    "embeddings",
+                    (capacity, vectors.shape[-1]),
+                    dtype="float32",
+                    maxshape=(None, vectors.shape[-1]),
                 )
-                count += len(views)
-                photos += len(batch)
-            if progress is not None:
-                progress.update(min(start + batch_size, len(paths)))
-        if count == 0:
-            raise ValueError(
-                f"None of the {len(paths)} training file(s) is a readable image, e.g. {paths[0]}"
+            if maps is not None and mid_level is None:
+                mid_level = file.create_dataset(
+                    "mid_level",
+                    (capacity, *maps.shape[1:]),
+                    dtype="float16",
+                    chunks=(1, *maps.shape[1:]),
+                    maxshape=(None, *maps.shape[1:]),
+                )
+            images[count : count + len(views)] = views
+            embeddings[count : count + len(views)] = vectors
+            if maps is not None:
+                mid_level[count : count + len(views)] = maps
+            sources[count : count + len(views)] = np.repeat(
+                np.arange(photos, photos + len(batch)), views_per_image
             )
-        for dataset in (images, embeddings, sources, mid_level):
-            if dataset is not None:
-                dataset.resize(count, axis=0)
-        file.attrs["fingerprint"] = fingerprint
-        file.attrs["skipped"] = json.dumps(skipped)
+            count += len(views)
+            photos += len(batch)
+        if progress is not None:
+            progress.update(min(start + batch_size, len(paths)))
+    if count == 0:
+        raise ValueError(
+            f"None of the {len(paths)} training file(s) is a readable image, e.g. {paths[0]}"
+        )
+    for dataset in (images, embeddings, sources, mid_level):
+        if dataset is not None:
+            dataset.resize(count, axis=0)
+    file.attrs["fingerprint"] = fingerprint
+    file.attrs["skipped"] = json.dumps(skipped)
+    # Here, while the datasets are open: a failed flush leaves the file
+    # closeable, but one when a dataset is released (on return) does not.
+    file.flush()
 
 
 def load_or_build_cache(
@@ -267,18 +328,16 @@ def load_or_build_cache(
     file = _open_if_current(cache_path, fingerprint)
     if file is None:
         remove_abandoned_partials(cache_dir)
-        with atomic_write(cache_path, locked=True) as partial:
-            _write_cache(
-                partial,
-                paths,
-                image_size,
-                embed,
-                fingerprint,
-                batch_size,
-                verbose,
-                make_views,
-                views_per_image,
-            )
+        try:
+            with atomic_write(cache_path, locked=True) as partial:
+                _write_cache(
+                    partial, paths, image_size, embed, fingerprint, batch_size, verbose,
+                    make_views, views_per_image,
+                )  # fmt: skip
+        except OSError as error:
+            raise OSError(
+                error.errno, f"cannot write the embedding cache {cache_path}: {error.strerror}"
+            ) from None
         file = h5py.File(cache_path, "r")
     warn_skipped(json.loads(file.attrs["skipped"]))
     return ImageStore(

@@ -178,3 +178,56 @@ def test_a_fifo_or_a_device_is_named_as_not_a_regular_file_and_skipped(tmp_path,
     with pytest.raises(ValueError, match="not a regular file but a FIFO"):
         open_image(folder / "pipe.jpg")
     assert np.asarray(open_image(folder / "good.png")).shape == (32, 32, 3)
+
+
+def _train_process(home, photos, out, check_space=True):
+    """`deepkoala train` on the tiny backbone with its cache under `home`, in a process."""
+    patch = "" if check_space else "deepkoala.embedding_cache._check_free_space = print; "
+    code = (
+        "import sys, tests.helpers, deepkoala.embedding_cache; " + patch + "from deepkoala "
+        "import cli; sys.exit(cli.main(sys.argv[1:]))"
+    )
+    arguments = ["train", str(photos), "--backbone", "tiny_test_backbone", "--size", "32"]
+    arguments += ["--backbone-weights", "none", "--stored-size", "64", "--views-per-image", "2"]
+    return subprocess.run(
+        [sys.executable, "-c", code, *arguments, "--epochs", "1", "--out", str(out)],
+        cwd=_REPOSITORY,
+        env={**os.environ, "DEEPKOALA_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _noise_photos(folder, count, size=64):
+    folder.mkdir()
+    for index in range(count):
+        noise = np.random.default_rng(index).integers(0, 256, (size, size, 3))
+        Image.fromarray(noise.astype(np.uint8)).save(folder / f"{index}.png")
+    return folder
+
+
+@pytest.mark.parametrize("check_space", [True, False], ids=["checked first", "in the build"])
+def test_a_full_disk_during_the_cache_build_is_one_line_and_exit_1(tmp_path, check_space):
+    # 16 photos x 2 views of 64x64: 393 KB of images for about 200 KB free. Before the
+    # fix h5py printed its error over several lines and the process died (exit 139).
+    photos = _noise_photos(tmp_path / "photos", 16)
+    with _nearly_full_disk(tmp_path / "home", free_bytes=200_000) as home:
+        run = _train_process(home, photos, tmp_path / "model.keras", check_space)
+        errors = [line for line in run.stderr.splitlines() if "deepkoala" in line]
+        assert run.returncode == 1, run.stderr[-2000:]
+        assert len(errors) == 1 and "Traceback" not in run.stderr and "Exception" not in run.stderr
+        assert "cannot write the embedding cache" in errors[0] and str(home / "cache") in errors[0]
+        assert "No space left on device" in errors[0]
+        assert os.listdir(home / "cache") == []
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_a_full_disk_at_out_names_the_file(tmp_path):
+    photos = _noise_photos(tmp_path / "photos", 4)
+    with _nearly_full_disk(tmp_path / "disk", free_bytes=4096) as disk:
+        run = _train_process(tmp_path / "home", photos, disk / "model.keras")
+        assert run.returncode == 1
+        error = f"deepkoala: error: cannot write {disk / 'model.keras'}: No space left on device"
+        assert error in run.stderr
+        assert sorted(os.listdir(disk)) == ["filler"]
