@@ -11,7 +11,9 @@ positions (a fixed seed; the first k of the same 30 points), each the mean
 color of the truth's 3x3 pixels there, spread as colors ("absolute") and as
 their difference from the automatic colors ("relative"); a mirrored, cropped
 copy of the truth as reference (the same scene, no pixel-for-pixel match);
-and another photo of the set as reference. Scores: PSNR, SSIM and
+and another photo of the set as reference. A guided colorizer (`Colorizer(guided=True)`)
+is also scored with its learned use of the guidance alone ("learned": without
+the propagation layer after it). Scores: PSNR, SSIM and
 colorfulness against the truth, beside the gray photo, averaged over the
 photos, and per source package (manifest.csv) when the folder has one. For
 one hint, also the photo that loses most against its automatic result.
@@ -26,7 +28,7 @@ import time
 
 import numpy as np
 
-from deepkoala import Colorizer, guidance, metrics
+from deepkoala import Colorizer, guidance, guided_head, metrics
 from deepkoala.evaluation import gray_baseline
 from deepkoala.image_files import find_images
 from deepkoala.images import read_rgb_uint8
@@ -85,33 +87,48 @@ def _validation_photos(data):
     return paths[-count:], [row.get("package", "all") for row in rows[-count:]]
 
 
+def _conditions(guided):
+    """(name, relative hints, propagation after a guided head, hint count or reference kind)."""
+    conditions = [("none", False, True, None)]
+    modes = [("absolute", False, True), ("relative", True, True)]
+    if guided:
+        # The guided head's own use of the guidance, without the propagation layer.
+        modes.append(("learned", False, False))
+    for mode, relative, spread in modes:
+        conditions += [(f"{mode} {count} hints", relative, spread, count) for count in HINT_COUNTS]
+    for prefix, spread in [("", True)] + ([("learned ", False)] if guided else []):
+        conditions += [
+            (f"{prefix}reference: mirrored crop of the truth", False, spread, "mirrored"),
+            (f"{prefix}reference: another photo", False, spread, "another"),
+        ]
+    return conditions
+
+
 def measure(colorizer, paths, sources, seed=0):
     """{condition: (N, 3) scores} and the gray scores (N, 3)."""
     table = {}
     gray_scores = []
-    conditions = ["none"]
-    conditions += [
-        f"{mode} {count} hints" for mode in ("absolute", "relative") for count in HINT_COUNTS
-    ]
-    conditions += ["reference: mirrored crop of the truth", "reference: another photo"]
+    conditions = _conditions(colorizer.get_config()["guided"])
     truths = [read_rgb_uint8(path) for path in paths]
+    defaults = guidance.RELATIVE_HINTS, guided_head.SPREAD_AFTER
     for index, truth in enumerate(truths):
         gray = gray_baseline(truth)
         gray_scores.append(_scores(truth, gray))
         points = _hints(truth, max(HINT_COUNTS), seed + index)
-        outputs = {"none": colorizer.colorize(gray)}
-        for mode in ("absolute", "relative"):
-            guidance.RELATIVE_HINTS = mode == "relative"
-            for count in HINT_COUNTS:
-                outputs[f"{mode} {count} hints"] = colorizer.colorize(gray, hints=points[:count])
-        guidance.RELATIVE_HINTS = False
-        outputs["reference: mirrored crop of the truth"] = colorizer.colorize(
-            gray, reference=_mirrored_crop(truth)
-        )
-        other = truths[(index + 1) % len(truths)]
-        outputs["reference: another photo"] = colorizer.colorize(gray, reference=other)
-        for name in conditions:
-            table.setdefault(name, []).append(_scores(truth, outputs[name]))
+        references = {
+            "mirrored": _mirrored_crop(truth),
+            "another": truths[(index + 1) % len(truths)],
+        }
+        for name, relative, spread, guide in conditions:
+            guidance.RELATIVE_HINTS, guided_head.SPREAD_AFTER = relative, spread
+            if guide is None:
+                output = colorizer.colorize(gray)
+            elif isinstance(guide, int):
+                output = colorizer.colorize(gray, hints=points[:guide])
+            else:
+                output = colorizer.colorize(gray, reference=references[guide])
+            table.setdefault(name, []).append(_scores(truth, output))
+        guidance.RELATIVE_HINTS, guided_head.SPREAD_AFTER = defaults
         print(f"photo {index + 1}/{len(truths)}", file=sys.stderr, flush=True)
     return {name: np.array(rows) for name, rows in table.items()}, np.array(gray_scores)
 

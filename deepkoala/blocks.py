@@ -9,13 +9,15 @@ from keras import layers
 
 from deepkoala.argument_checks import check_filters, check_positive_int
 from deepkoala.backbones import get_backbone
-from deepkoala.layers import GrayFromLightness, RepeatToGrid, ResizeToGrid
+from deepkoala.chroma_bins import BIN_COUNT
+from deepkoala.layers import GrayFromLightness, GuidancePriors, RepeatToGrid, ResizeToGrid
 from deepkoala.settings import (
     BACKBONE,
     BACKBONE_WEIGHTS,
     DECODER_FILTERS,
     ENCODER_FILTERS,
     FUSION_FILTERS,
+    HINT_CHANNELS,
 )
 
 ENCODER_STRIDES = (2, 1, 2, 1, 2, 1, 1, 1)
@@ -162,6 +164,57 @@ def fusion(
     concatenated = layers.Concatenate(name="fusion_concat")(stacked)
     fused = layers.Conv2D(filters, 1, activation="relu", name="fusion_conv")(concatenated)
     return keras.Model(inputs, fused, name=name)
+
+
+def guide(
+    chroma_bins=BIN_COUNT,
+    hint_channels=HINT_CHANNELS,
+    hidden=32,
+    name="guide",
+):
+    """The guided head's last block: bin logits, hint fields and a histogram -> bin logits.
+
+    The hint fields (the hints spread along the photo's edges, at the
+    working size) are averaged over 4x4 cells, the logits' grid; the
+    reference's histogram is repeated over that grid. A bias-free 1x1 and a
+    3x3 convolution read, cell by cell, two gates from them: how far to
+    trust the hints' spread color there, and how far the reference's
+    palette. `deepkoala.layers.GuidancePriors` adds the two priors, scaled
+    by their gates, to the logits. Without guidance (all zeros) the gates
+    are exactly zero, and the last kernel starts at zero, so a guided head
+    starts as the automatic one.
+
+    Args:
+        chroma_bins (int): the number of a*b* bins (the logits' and the histogram's width).
+        hint_channels (int): channels of the hint fields.
+        hidden (int): channels between the two convolutions.
+        name (str): the model's name.
+
+    Example:
+    >>> model = guide(chroma_bins=484, hint_channels=5, hidden=4)
+    >>> model.output_shape
+    (None, None, None, 484)
+    """
+    for argument, value in (
+        ("chroma_bins", chroma_bins),
+        ("hint_channels", hint_channels),
+        ("hidden", hidden),
+    ):
+        check_positive_int(argument, value)
+    logits = keras.Input((None, None, chroma_bins), name="logits")
+    hints = keras.Input((None, None, hint_channels), name="hints")
+    histogram = keras.Input((chroma_bins,), name="color_histogram")
+    cells = layers.AveragePooling2D(4, padding="same", name="guide_pool")(hints)
+    stacked = layers.Concatenate(name="guide_concat")(
+        [cells, RepeatToGrid(name="guide_histogram_repeat")([histogram, cells])]
+    )
+    x = layers.Conv2D(hidden, 1, activation="relu", use_bias=False, name="guide_conv1")(stacked)
+    gates = layers.Conv2D(
+        2, 3, padding="same", use_bias=False, kernel_initializer="zeros", dtype="float32",
+        name="guide_gates",
+    )(x)  # fmt: skip
+    guided = GuidancePriors(name="guide_priors")([logits, cells, gates, histogram])
+    return keras.Model([logits, hints, histogram], guided, name=name)
 
 
 def decoder(input_channels, filters=DECODER_FILTERS, chroma_bins=None, name="decoder"):

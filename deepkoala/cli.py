@@ -101,6 +101,14 @@ def build_parser():
         help="photos: auto keeps JPEG photos JPEG (quality 95) and writes the others as "
         "PNG; png or jpeg writes every photo so (default auto)",
     )
+    colorize.add_argument(
+        "--depth",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="bits a channel of the photos written: 16 writes PNG and keeps a 16-bit "
+        "scan's lightness at 16 bits (default 8)",
+    )
     _add_model_source(colorize, DEFAULT_PRESET)
     colorize.add_argument(
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
@@ -329,8 +337,35 @@ def _output_problem(target, inputs, overwrite):
     return ""
 
 
-def _save_atomically(image, target, overwrite):
-    """Write a JPEG or PNG (by `target`'s extension) atomically (`deepkoala.atomic`).
+def _encoded(image, target, source=None):
+    """A result's file bytes: JPEG or PNG by `target`'s extension, with the photo's metadata.
+
+    EXIF, ICC profile and alpha go where the format holds them
+    (`deepkoala.photo_metadata`); a 16-bit result (an array) is a 16-bit PNG
+    with the EXIF of `source`.
+    """
+    from PIL import Image
+
+    from deepkoala import photo_metadata
+
+    if not isinstance(image, Image.Image):
+        from deepkoala import png16
+
+        return png16.encode(image, exif=photo_metadata.exif_of(source) if source else None)
+    encoded = io.BytesIO()
+    photo_format = "JPEG" if target.endswith(".jpg") else "PNG"
+    options = photo_metadata.save_options(image, photo_format)
+    image = photo_metadata.for_format(image, photo_format)
+    if photo_format == "JPEG":
+        image.save(encoded, format="JPEG", quality=95, **options)
+    else:
+        # zlib level 1: a third of the default level's time for files about 5% larger.
+        image.save(encoded, format="PNG", compress_level=1, **options)
+    return encoded.getvalue()
+
+
+def _save_atomically(image, target, overwrite, source=None):
+    """Write a result (`_encoded`) atomically (`deepkoala.atomic`).
 
     Encoded in memory, then written with checked writes: Pillow's JPEG
     encoder does not notice a short write on a full disk. Without
@@ -342,15 +377,10 @@ def _save_atomically(image, target, overwrite):
     """
     from deepkoala.atomic import write_bytes
 
-    encoded = io.BytesIO()
-    if target.endswith(".jpg"):
-        image.save(encoded, format="JPEG", quality=95)
-    else:
-        # zlib level 1: a third of the default level's time for files about 5% larger.
-        image.save(encoded, format="PNG", compress_level=1)
+    encoded = _encoded(image, target, source)
     for candidate in itertools.chain([target], _numbered(target)):
         try:
-            write_bytes(candidate, encoded.getvalue(), exclusive=not overwrite)
+            write_bytes(candidate, encoded, exclusive=not overwrite)
             return candidate
         except FileExistsError:
             continue
@@ -361,7 +391,10 @@ def run_colorize(args):
 
     from deepkoala import Colorizer
 
-    pairs, failed = _input_files(args.inputs, args.output, args.format)
+    if args.depth == 16 and args.format == "jpeg":
+        raise UserError("--depth 16 writes PNG: JPEG holds 8 bits a channel")
+    photo_format = "png" if args.depth == 16 else args.format
+    pairs, failed = _input_files(args.inputs, args.output, photo_format)
     # Decided before anything is written: an output never replaces an input,
     # and files that existed before the run are kept unless --overwrite.
     inputs = {os.path.realpath(path) for path, _ in pairs}
@@ -385,9 +418,9 @@ def run_colorize(args):
 
         def save(index, image):
             # In a worker thread: encoding overlaps the next batch's network pass.
-            target = todo[index][1]
+            source, target = todo[index]
             try:
-                written_to = _save_atomically(image, target, args.overwrite)
+                written_to = _save_atomically(image, target, args.overwrite, source)
             except OSError as error:
                 # strerror: the partial's hidden name would only confuse.
                 raise OSError(f"cannot write {target}: {error.strerror or error}") from error
@@ -398,7 +431,7 @@ def run_colorize(args):
 
         stream = colorizer.colorize_stream(
             [path for path, _ in todo], batch_size=args.batch_size, image_size=args.size,
-            finish=save, hints=hints, reference=args.reference,
+            finish=save, hints=hints, reference=args.reference, depth=args.depth,
         )  # fmt: skip
         for done, (_, _, failure) in enumerate(stream, start=1):
             if failure is None:

@@ -10,7 +10,7 @@ import types
 import keras
 import numpy as np
 
-from deepkoala import chroma_bins, color, pipeline, saving, settings
+from deepkoala import chroma_bins, color, guided_head, pipeline, saving, settings
 from deepkoala import guidance as guidance_module
 from deepkoala.argument_checks import check_image_size, check_positive_int
 from deepkoala.layers import LightnessFromRGB
@@ -30,10 +30,9 @@ class Colorizer(keras.Model):
     classifier's embedding of the whole image repeated over the encoder's
     grid, and a decoder that predicts a*b* at the working size; `colorize`
     keeps the photo's full-resolution lightness and upsamples the chroma.
-    As a keras-hub task, it is a `keras.Model` (L/50 - 1 -> a*b* / 128) whose
-    sub-models are the attributes `embedding` (frozen) and `head` (encoder,
-    fusion, decoder); `get_config` returns the constructor's arguments, and
-    Keras saves and loads it. Defaults and checks: `deepkoala.settings`.
+    As a keras-hub task, it is a `keras.Model` (L/50 - 1 -> a*b* / 128) with
+    sub-models `embedding` (frozen) and `head` (encoder, fusion, decoder);
+    `get_config` gives the constructor's arguments (`deepkoala.settings`).
 
     Args:
         backbone (str): the embedding's classifier, from
@@ -59,6 +58,8 @@ class Colorizer(keras.Model):
         edge_aware_chroma (bool): upsample the chroma with a guided filter on
             the lightness, so colors stop at edges (else bilinear).
         saturation (float): scale the predicted a*b* (above 1 more vivid).
+        guided (bool): the head also takes hints and a reference's colors
+            (inputs [lightness, hints, color_histogram]; `deepkoala.guided_head`).
         **kwargs (Any): `name` and `trainable`, as for any `keras.Model`.
 
     Example:
@@ -73,7 +74,8 @@ class Colorizer(keras.Model):
         fusion_filters=settings.FUSION_FILTERS, decoder_filters=settings.DECODER_FILTERS,
         dtype_policy=settings.DTYPE_POLICY, loss=settings.LOSS, temperature=settings.TEMPERATURE,
         mid_level_features=settings.MID_LEVEL_FEATURES,
-        edge_aware_chroma=settings.EDGE_AWARE_CHROMA, saturation=settings.SATURATION, **kwargs,
+        edge_aware_chroma=settings.EDGE_AWARE_CHROMA, saturation=settings.SATURATION,
+        guided=settings.GUIDED, **kwargs,
     ):  # fmt: skip
         # The constructor's own arguments, by name (the first statement, so
         # locals() holds nothing else).
@@ -87,7 +89,8 @@ class Colorizer(keras.Model):
             chroma_bins=chroma_bins.BIN_COUNT if settings.classifies(config["loss"]) else None,
         )
         kwargs.setdefault("name", "colorizer")
-        super().__init__(network.inputs[0], network.outputs[0], **kwargs)
+        inputs = network.inputs if config["guided"] else network.inputs[0]
+        super().__init__(inputs, network.outputs[0], **kwargs)
         #: Trainable: (scaled L, embedding[, mid-level map]) -> a*b* / 128.
         self.head = network.head
         #: Frozen: scaled L -> the backbone's class logits[, mid-level map].
@@ -142,7 +145,7 @@ class Colorizer(keras.Model):
 
     def colorize(
         self, images, batch_size=settings.COLORIZE_BATCH_SIZE, image_size=None, verbose="auto",
-        errors="raise", hints=None, reference=None,
+        errors="raise", hints=None, reference=None, depth=8,
     ):  # fmt: skip
         """Colorize one image or a list of images.
 
@@ -162,9 +165,11 @@ class Colorizer(keras.Model):
                 a list of images, one list (or None) per image.
             reference (object | list | None): a color photo whose colors to
                 borrow where it matches: for all images, or one per image.
+            depth (int): 8, or 16 for uint16 arrays that keep a 16-bit scan's lightness.
 
         Returns:
-            PIL.Image.Image | list: RGB of the input's size, or a list.
+            PIL.Image.Image | list: RGB of the input's size (RGBA, EXIF and
+                color space kept: `deepkoala.photo_metadata`), or a list.
 
         Raises:
             ValueError: an input cannot be read (OSError: a file).
@@ -179,12 +184,14 @@ class Colorizer(keras.Model):
         sources = [images] if single else list(images)
         progress = verbose == 1 or (verbose == "auto" and len(sources) > batch_size)
         hints = [hints] if single and hints is not None else hints
-        stream = self.colorize_stream(sources, batch_size, size, hints=hints, reference=reference)
+        stream = self.colorize_stream(
+            sources, batch_size, size, hints=hints, reference=reference, depth=depth
+        )
         return pipeline.collect(stream, len(sources), single, errors=errors, progress=progress)
 
     def colorize_stream(
         self, images, batch_size=settings.COLORIZE_BATCH_SIZE, image_size=None, finish=None,
-        workers=None, hints=None, reference=None,
+        workers=None, hints=None, reference=None, depth=8,
     ):  # fmt: skip
         """Colorize lazily, in order, in bounded memory (`pipeline.colorize_stream`).
 
@@ -197,6 +204,7 @@ class Colorizer(keras.Model):
             workers (int | None): reading and merging threads (default 2-4).
             hints (list | None): one list of hints per image, as for `colorize`.
             reference (object | list | None): as for `colorize`.
+            depth (int): as for `colorize`.
 
         Yields:
             tuple: `(index, output, None)`, or `(index, None, error)` for an
@@ -210,11 +218,13 @@ class Colorizer(keras.Model):
         size = self._working_size(image_size)
         if workers is not None:
             check_positive_int("workers", workers)
+        if depth not in (8, 16):
+            raise ValueError(f"`depth` must be 8 or 16. Received: depth={depth!r}")
         count = len(images) if isinstance(images, (list, tuple)) else None
         guides = guidance_module.guides_for(count, hints, reference)
         return pipeline.colorize_stream(
             self.predict_chroma, images, batch_size, size, finish=finish, workers=workers,
-            edge_aware=self._settings["edge_aware_chroma"], guides=guides,
+            edge_aware=self._settings["edge_aware_chroma"], guides=guides, depth=depth,
         )  # fmt: skip
 
     def colorize_video(
@@ -227,8 +237,7 @@ class Colorizer(keras.Model):
             dst (str | os.PathLike): the output; its extension picks the container.
             batch_size (int): frames that go through the network at once.
             image_size (int | None): the working size, as for `colorize`.
-            **options (Any): `reference`, `smoothing`, `cut_threshold`, `codec`, `crf`,
-                `verbose`.
+            **options (Any): `reference`, `smoothing`, `cut_threshold`, `codec`, `crf`, `verbose`.
 
         Returns:
             dict: "frames" written, "shots" found, "seconds" taken.
@@ -262,6 +271,8 @@ class Colorizer(keras.Model):
         >>> chroma = colorizer.predict_chroma(np.full((1, 224, 224), 50.0))  # doctest: +SKIP
         """
         scaled = color.scale_lightness(lightness[..., None]).astype(np.float32)
+        if self._settings["guided"]:
+            scaled = [scaled, *guided_head.network_inputs(guidance, lightness)]
         chroma = np.asarray(self.predict_on_batch(scaled), dtype=np.float32)
         if not np.isfinite(chroma).all():
             raise FloatingPointError(
@@ -269,7 +280,7 @@ class Colorizer(keras.Model):
                 "for example by training that diverged. Load or train other weights."
             )
         chroma = chroma * (color.AB_SCALE * self._settings["saturation"])
-        if guidance is None:
+        if guidance is None or (self._settings["guided"] and not guided_head.SPREAD_AFTER):
             return chroma
         return guidance_module.apply(self, lightness, chroma, guidance)
 
@@ -285,12 +296,11 @@ class Colorizer(keras.Model):
         Example:
         >>> vectors = colorizer.embed(np.zeros((2, 224, 224, 3), "uint8"))  # doctest: +SKIP
         """
-        untracked = self._untracked
-        if untracked.embedder is None:
+        if self._untracked.embedder is None:
             rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
             outputs = self.embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
-            untracked.embedder = keras.Model(rgb, outputs, name="embedder")
-        outputs = untracked.embedder.predict_on_batch(rgb_batch)
+            self._untracked.embedder = keras.Model(rgb, outputs, name="embedder")
+        outputs = self._untracked.embedder.predict_on_batch(rgb_batch)
         if self._settings["mid_level_features"]:
             return tuple(np.asarray(output) for output in outputs)
         return np.asarray(outputs)
@@ -351,8 +361,7 @@ class Colorizer(keras.Model):
         return self._trainer().training_model(learning_rate)
 
     def _trainer(self):
-        if self._untracked.trainer is None:
-            self._untracked.trainer = Trainer(self)
+        self._untracked.trainer = self._untracked.trainer or Trainer(self)
         return self._untracked.trainer
 
     # Presets and files (`deepkoala.saving` does the work).

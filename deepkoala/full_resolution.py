@@ -222,8 +222,8 @@ def _guided_coefficients(lightness_image, chroma):
     return _box_mean(np.concatenate([slope, offset], axis=-1), radius).astype(np.float32)
 
 
-def merge(lightness_image, chroma, edge_aware=False):
-    """A full-resolution L and a working-size a*b* -> an RGB `PIL.Image`.
+def merge(lightness_image, chroma, edge_aware=False, depth=8):
+    """A full-resolution L and a working-size a*b* -> an RGB `PIL.Image` (or 16-bit array).
 
     The chroma is upsampled to the lightness' size, band by band: bilinearly,
     or with `edge_aware=True` by a fast guided filter whose guide is the
@@ -237,6 +237,11 @@ def merge(lightness_image, chroma, edge_aware=False):
         lightness_image (numpy.ndarray): float32 L (H, W) in [0, 100].
         chroma (numpy.ndarray): float a*b* (h, w, 2), any working size.
         edge_aware (bool): guided instead of bilinear upsampling.
+        depth (int): 8 for a `PIL.Image`; 16 for a uint16 (H, W, 3) array,
+            which keeps a 16-bit scan's lightness (Pillow has no 16-bit RGB).
+
+    Returns:
+        PIL.Image.Image | numpy.ndarray: the colorized photo.
 
     Example:
     >>> import numpy as np
@@ -259,7 +264,10 @@ def merge(lightness_image, chroma, edge_aware=False):
     same_size = (small_height, small_width) == (height, width)
     columns = small if same_size else _resize_rows_and_columns(small, small_height, width)
     upper, lower, lower_weight = _bilinear_taps(small_height, height)
-    output = Image.new("RGB", (width, height))
+    if depth not in (8, 16):
+        raise ValueError(f"`depth` must be 8 or 16. Received: depth={depth!r}")
+    output = Image.new("RGB", (width, height)) if depth == 8 else None
+    output = np.empty((height, width, 3), np.uint16) if depth == 16 else output
     band_rows = _band_rows(width)
     for top in range(0, height, band_rows):
         rows = slice(top, top + band_rows)
@@ -273,13 +281,16 @@ def merge(lightness_image, chroma, edge_aware=False):
             band_chroma += band_maps[..., 2:]
         else:
             band_chroma = band_maps
-        band = _lab_to_srgb8(lightness_image[rows], band_chroma)
-        output.paste(Image.fromarray(band, mode="RGB"), (0, top))
+        band = _lab_to_srgb(lightness_image[rows], band_chroma, depth)
+        if depth == 16:
+            output[rows] = band
+        else:
+            output.paste(Image.fromarray(band, mode="RGB"), (0, top))
     return output
 
 
-def _lab_to_srgb8(lightness_band, chroma_band):
-    """8-bit sRGB (n, W, 3) of one band, out-of-gamut colors desaturated at constant L."""
+def _lab_to_srgb(lightness_band, chroma_band, depth=8):
+    """8- or 16-bit sRGB (n, W, 3) of one band, out-of-gamut colors desaturated at constant L."""
     fy = (lightness_band + 16.0) / 116.0
     fx = fy + chroma_band[..., 0] / 500.0
     # Negative z is outside any real color; `color` clips it to 0 too.
@@ -300,10 +311,17 @@ def _lab_to_srgb8(lightness_band, chroma_band):
         for offset in offsets:
             limit = np.maximum(headroom / offset, -luminance / offset)  # NaN for 0 / 0
             np.fmin(step, limit, out=step)  # fmin: a NaN limit leaves step as it is
-    output = np.empty(luminance.shape + (3,), dtype=np.uint8)
+    output = np.empty(luminance.shape + (3,), dtype=np.uint8 if depth == 8 else np.uint16)
     table = _encode_table()
     scale = _ENCODE_TABLE_SIZE - 1
     for channel, offset in enumerate(offsets):
         value = np.clip(luminance + step * offset, 0.0, 1.0)
-        output[..., channel] = table[(value * scale + 0.5).astype(np.int32)]
+        if depth == 8:
+            output[..., channel] = table[(value * scale + 0.5).astype(np.int32)]
+        else:
+            # The curve itself: a table fine enough for 16 bits would not stay in cache.
+            curved = np.where(
+                value > 0.0031308, 1.055 * np.power(value, 1.0 / 2.4) - 0.055, value * 12.92
+            )
+            output[..., channel] = np.round(curved * 65535.0)
     return output

@@ -465,6 +465,38 @@ def _trust_peak(size, radius):
     return float(filtered[size // 2, size // 2, 0])
 
 
+def hint_spread(lightness, hints, chroma=None):
+    """The hints' colors spread along the edges of `lightness`, and how far to trust them.
+
+    Args:
+        lightness (numpy.ndarray): (S, S) CIE L.
+        hints (numpy.ndarray): (N, 5) x, y, a*, b*, radius at the working size (N >= 1).
+        chroma (numpy.ndarray | None): (S, S, 2) the automatic a*b*: given, the
+            hints' differences from it are spread instead of their colors.
+
+    Returns:
+        tuple: (colors (S, S, 2), trust (S, S, 1) in [0, 1], 1 on the hints), float32.
+
+    Example:
+    >>> flat = np.full((16, 16), 50.0, "float32")
+    >>> colors, trust = hint_spread(flat, np.array([[8, 8, 40, 20, 2]], "float32"))
+    >>> colors[0, 0].round().tolist(), float(trust[8, 8, 0])
+    ([40.0, 20.0], 1.0)
+    """
+    size = lightness.shape[0]
+    mask, weighted = _hint_fields(hints, size)
+    if chroma is not None:
+        weighted = weighted - mask * chroma
+    spread = recursive_filter(
+        np.concatenate([weighted, mask], axis=-1), lightness, SPREAD_REACH * size
+    )
+    colors = spread[..., :2] / np.maximum(spread[..., 2:], 1e-6)
+    trust = recursive_filter(mask, lightness, TRUST_REACH * size)
+    peak = min(_trust_peak(size, float(radius)) for radius in hints[:, 4])
+    # The hints themselves are exact.
+    return colors, np.maximum(np.clip(trust / peak, 0.0, 1.0), mask)
+
+
 def spread_hints(lightness, chroma, hints, relative=False):
     """Chroma (S, S, 2) with `hints` spread along the edges of `lightness`.
 
@@ -486,21 +518,9 @@ def spread_hints(lightness, chroma, hints, relative=False):
     >>> spread[8, 8].round().tolist()
     [40.0, 20.0]
     """
-    size = lightness.shape[0]
     if not len(hints):
         return chroma
-    mask, weighted = _hint_fields(hints, size)
-    if relative:
-        weighted = weighted - mask * chroma
-    spread = recursive_filter(
-        np.concatenate([weighted, mask], axis=-1), lightness, SPREAD_REACH * size
-    )
-    colors = spread[..., :2] / np.maximum(spread[..., 2:], 1e-6)
-    trust = recursive_filter(mask, lightness, TRUST_REACH * size)
-    peak = min(_trust_peak(size, float(radius)) for radius in hints[:, 4])
-    trust = np.clip(trust / peak, 0.0, 1.0)
-    # The hints themselves are exact.
-    trust = np.maximum(trust, mask)
+    colors, trust = hint_spread(lightness, hints, chroma if relative else None)
     if relative:
         return chroma + trust * colors
     return trust * colors + (1.0 - trust) * chroma

@@ -5,6 +5,7 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
+from deepkoala import photo_metadata
 from deepkoala.image_files import special_file_kind
 
 # The EXIF tag of the camera's orientation.
@@ -64,6 +65,8 @@ def _pil_pixels(image, name="the image"):
         return np.clip(array / _peak_value(mode, array.max(initial=0.0)), 0.0, 1.0)
     if mode in ("1", "L", "LA", "La"):
         return np.asarray(image.convert("L") if mode != "L" else image)
+    # A photo in another RGB space (Adobe RGB, Display P3, ...) is read through its profile.
+    image = photo_metadata.to_srgb(image)
     if mode == "RGB":
         return np.asarray(image)
     if mode == "P" and "transparency" not in image.info:
@@ -98,6 +101,26 @@ def _array_pixels(array):
     raise ValueError(
         f"An image array must be uint8, uint16 or float. Received: dtype={array.dtype}"
     )
+
+
+def read_photo(source):
+    """`read_pixels(source)` and what the photo carries besides (`photo_metadata.read`).
+
+    Returns:
+        tuple: (pixels, `photo_metadata.PhotoMetadata` or None); arrays carry none.
+
+    Example:
+    >>> read_photo(np.zeros((4, 6), dtype="uint8"))[1] is None
+    True
+    """
+    if isinstance(source, (str, os.PathLike)):
+        image = open_image(source)
+        return _pil_pixels(image, name=os.fspath(source)), photo_metadata.read(image)
+    if isinstance(source, Image.Image):
+        if source.getexif().get(_ORIENTATION, 1) != 1:
+            source = ImageOps.exif_transpose(source)  # a copy: the caller's image is kept
+        return _pil_pixels(source), photo_metadata.read(source)
+    return read_pixels(source), None
 
 
 def read_pixels(source):

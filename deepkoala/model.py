@@ -4,7 +4,7 @@ import contextlib
 
 import keras
 
-from deepkoala.blocks import decoder, embedding, encoder, fusion
+from deepkoala.blocks import decoder, embedding, encoder, fusion, guide
 from deepkoala.layers import AnnealedMean, ResizeToGrid
 from deepkoala.settings import (
     BACKBONE,
@@ -12,6 +12,7 @@ from deepkoala.settings import (
     DECODER_FILTERS,
     ENCODER_FILTERS,
     FUSION_FILTERS,
+    HINT_CHANNELS,
     TEMPERATURE,
 )
 
@@ -24,6 +25,7 @@ def colorization_head(
     chroma_bins=None,
     temperature=TEMPERATURE,
     mid_level_channels=None,
+    guided=False,
 ):
     """The trainable part: (scaled lightness, embedding) -> a*b* / 128.
 
@@ -43,12 +45,25 @@ def colorization_head(
         mid_level_channels (int | None): None, or the channels of the backbone's
             mid-level feature map, a third input fused with the embedding
             (see `deepkoala.blocks.fusion`).
+        guided (bool): a guided head (classification only), with two last
+            inputs, "hints" (H, W, 5: the hints spread along the photo's
+            edges, `deepkoala.guided_head`) and "color_histogram" (a
+            reference's a*b* histogram), whose color priors the
+            `deepkoala.blocks.guide` block adds to the decoder's bin logits.
 
     Example:
     >>> head = colorization_head(10, (4,) * 8, 4, (4,) * 4)
     >>> head.output_shape
     (None, None, None, 2)
+    >>> guided = colorization_head(10, (4,) * 8, 4, (4,) * 4, chroma_bins=484, guided=True)
+    >>> tuple(i.name for i in guided.inputs)
+    ('lightness', 'embedding', 'hints', 'color_histogram')
     """
+    if guided and chroma_bins is None:
+        raise ValueError(
+            "A guided head needs a classifying decoder (`chroma_bins`): its guidance acts "
+            "on the bin logits. Received: guided=True, chroma_bins=None"
+        )
     encoder_block = encoder(encoder_filters)
     fusion_block = fusion(
         encoder_block.output_shape[-1], embedding_size, fusion_filters, mid_level_channels
@@ -59,8 +74,13 @@ def colorization_head(
     inputs = [lightness, vector]
     if mid_level_channels is not None:
         inputs.append(keras.Input((None, None, mid_level_channels), name="mid_level"))
-    fused = fusion_block([encoder_block(lightness), *inputs[1:]])
-    chroma = decoder_block(fused)
+    chroma = decoder_block(fusion_block([encoder_block(lightness), *inputs[1:]]))
+    if guided:
+        guide_block = guide(chroma_bins, HINT_CHANNELS)
+        hints = keras.Input((None, None, HINT_CHANNELS), name="hints")
+        histogram = keras.Input((chroma_bins,), name="color_histogram")
+        inputs += [hints, histogram]
+        chroma = guide_block([chroma, hints, histogram])
     if chroma_bins is not None:
         chroma = AnnealedMean(temperature, name="annealed_mean")(chroma)
         # Bilinear x4 to the input's grid. Not UpSampling2D: in a TensorFlow
@@ -70,6 +90,7 @@ def colorization_head(
     # The blocks as attributes, as keras-hub exposes sub-models (training
     # on the classifier's logits goes through them).
     head.encoder, head.fusion, head.decoder = encoder_block, fusion_block, decoder_block
+    head.guide = guide_block if guided else None
     return head
 
 
@@ -78,6 +99,7 @@ def deep_koalarization(
     backbone_weights=BACKBONE_WEIGHTS,
     mid_level_features=False,
     dtype_policy=None,
+    guided=False,
     name="deep_koalarization",
     **head_arguments,
 ):
@@ -87,7 +109,7 @@ def deep_koalarization(
     are multiples of 8; the output is a*b* / 128 at the same size. The model
     holds two sub-models, the attributes `embedding` (frozen) and `head`
     (trainable; its blocks are `head.encoder`, `head.fusion` and
-    `head.decoder`).
+    `head.decoder`, and `head.guide` for a guided head, else None).
 
     Args:
         backbone (str): name of the ImageNet classifier used for the embedding.
@@ -98,6 +120,9 @@ def deep_koalarization(
             "mixed_bfloat16" (CPUs with bfloat16 units) or "mixed_float16"
             (GPUs); None uses Keras' global policy. Color conversions and the
             output layers stay float32.
+        guided (bool): a guided head (`colorization_head`'s `guided`; needs
+            `chroma_bins`): the model's inputs are then [lightness, hints,
+            color_histogram].
         name (str): the model's name.
         **head_arguments (Any): `colorization_head`'s `encoder_filters`,
             `fusion_filters`, `decoder_filters`, `chroma_bins` and
@@ -117,13 +142,16 @@ def deep_koalarization(
         head = colorization_head(
             output_shapes[0][-1],
             mid_level_channels=output_shapes[1][-1] if mid_level_features else None,
+            guided=guided,
             **head_arguments,
         )
         lightness = keras.Input((None, None, 1), name="lightness")
         embedded = embedding_block(lightness)
         embedded = embedded if mid_level_features else [embedded]
-        chroma = head([lightness, *embedded])
-        model = keras.Model(lightness, chroma, name=name)
+        guidance = [keras.Input(i.shape[1:], name=i.name) for i in head.inputs[-2:]]
+        guidance = guidance if guided else []
+        chroma = head([lightness, *embedded, *guidance])
+        model = keras.Model([lightness, *guidance] if guided else lightness, chroma, name=name)
         model.embedding, model.head = embedding_block, head
         return model
 

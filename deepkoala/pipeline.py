@@ -17,9 +17,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from deepkoala import full_resolution
+from deepkoala import full_resolution, photo_metadata
 from deepkoala.image_files import special_file_kind
-from deepkoala.images import read_pixels, resize_channel
+from deepkoala.images import read_photo, resize_channel
 
 # Pixels of the photos read ahead, and of the photos of one batch, beyond
 # their first: a 24-megapixel photo holds about 100 MB of lightness until it
@@ -34,13 +34,14 @@ def default_workers():
 
 
 def _prepare(source, size, make_guide):
-    """(full-resolution L, working-size L, guidance at the working size or None) of one photo."""
-    lightness = full_resolution.lightness(read_pixels(source))
+    """(full-resolution L, working-size L, guidance at the working size or None, metadata)."""
+    pixels, metadata = read_photo(source)
+    lightness = full_resolution.lightness(pixels)
     guide = None
     if make_guide is not None:
         height, width = lightness.shape
         guide = make_guide().at_size(width, height, size)
-    return lightness, resize_channel(lightness, size, size), guide
+    return lightness, resize_channel(lightness, size, size), guide, metadata
 
 
 def _pixel_count(source):
@@ -62,14 +63,15 @@ def _pixel_count(source):
         return 0
 
 
-def _finish(index, lightness, chroma, finish, edge_aware):
-    image = full_resolution.merge(lightness, chroma, edge_aware=edge_aware)
+def _finish(index, lightness, chroma, finish, edge_aware, depth, metadata):
+    image = full_resolution.merge(lightness, chroma, edge_aware=edge_aware, depth=depth)
+    image = photo_metadata.restore(image, metadata)
     return image if finish is None else finish(index, image)
 
 
 def colorize_stream(
     predict_chroma, sources, batch_size, image_size, finish=None, workers=None, edge_aware=False,
-    guides=None,
+    guides=None, depth=8,
 ):  # fmt: skip
     """Colorize `sources`, yielding `(index, output, error)` in input order.
 
@@ -90,6 +92,8 @@ def colorize_stream(
         guides (callable | None): `guides(index)` -> a function that makes
             that photo's `guidance.Guide`, or None (`guidance.guides_for`);
             a photo with guidance gets `predict_chroma(L, guidance=...)`.
+        depth (int): 8 for `PIL.Image` outputs, 16 for uint16 arrays
+            (`full_resolution.merge`).
 
     Yields:
         tuple: (index, output, None) for each photo done, or (index, None,
@@ -142,16 +146,19 @@ def colorize_stream(
             read_ahead()
             chroma = {}
             if read:
-                small = np.stack([small for _, _, small, _ in read])
-                guidance = [guide for *_, guide in read]
+                small = np.stack([small for _, _, small, _, _ in read])
+                guidance = [guide for *_, guide, _ in read]
                 if any(guide is not None for guide in guidance):
                     predicted = predict_chroma(small, guidance=guidance)
                 else:
                     predicted = predict_chroma(small)
-                for (index, lightness, *_), item_chroma in zip(read, predicted, strict=True):
+                for (index, lightness, *_, metadata), item_chroma in zip(
+                    read, predicted, strict=True
+                ):
                     chroma[index] = pool.submit(
-                        _finish, index, lightness, item_chroma, finish, edge_aware
-                    )
+                        _finish, index, lightness, item_chroma, finish, edge_aware, depth,
+                        metadata,
+                    )  # fmt: skip
             pending.extend(sorted({**failed, **chroma}.items()))
             while pending and (len(pending) > ahead or _ready(pending[0][1])):
                 yield _result(*pending.popleft())

@@ -19,6 +19,7 @@ import zipfile
 import keras
 import numpy as np
 
+from deepkoala import guided_head
 from deepkoala.atomic import atomic_write
 from deepkoala.download import fetch
 from deepkoala.presets import (
@@ -111,8 +112,11 @@ def export(colorizer, path, format="onnx"):
             f'`format` must be "onnx" or "tf_saved_model". Received: format={format!r}'
         )
     size = colorizer.image_size
-    # Keras exports only models that have been called once.
-    colorizer(np.zeros((1, size, size, 1), dtype=np.float32))
+    # Keras exports only models that have been called once (a guided one with its three inputs).
+    dummies = [np.zeros((1, size, size, 1), dtype=np.float32)]
+    if colorizer.get_config()["guided"]:
+        dummies += guided_head.network_inputs(None, np.zeros((1, size, size)))
+    colorizer(dummies if len(dummies) > 1 else dummies[0])
     try:
         keras.Model.export(colorizer, os.fspath(path), format=format, verbose=False)
     except ImportError as error:

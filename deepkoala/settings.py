@@ -28,6 +28,11 @@ ENCODER_FILTERS = (64, 128, 128, 256, 256, 512, 512, 256)
 FUSION_FILTERS = 256
 DECODER_FILTERS = (128, 64, 64, 32)
 MID_LEVEL_FEATURES = False
+# A head that also takes hints and a reference's colors (`deepkoala.guided_head`).
+GUIDED = False
+# A guided head's hint fields: spread a*, b* (/ 128), the same times their
+# trust, and the trust (`deepkoala.guided_head.hint_channels`).
+HINT_CHANNELS = 5
 # None builds under Keras' global policy (float32 unless changed).
 DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
 DTYPE_POLICY = None
@@ -134,6 +139,7 @@ def checked_config(
     mid_level_features=MID_LEVEL_FEATURES,
     edge_aware_chroma=EDGE_AWARE_CHROMA,
     saturation=SATURATION,
+    guided=GUIDED,
 ):
     """`Colorizer`'s arguments, checked, as its config dict (see `Colorizer` for each).
 
@@ -154,6 +160,7 @@ def checked_config(
         raise ValueError(f"`backbone` must be a name. Received: backbone={backbone!r}")
     spec = get_backbone(backbone)
     _check_flag("mid_level_features", mid_level_features)
+    _check_flag("guided", guided)
     if mid_level_features and spec.feature_layer is None:
         raise ValueError(
             f"The {backbone} backbone offers no mid-level features. "
@@ -161,6 +168,11 @@ def checked_config(
         )
     if loss not in LOSSES:
         raise ValueError(f"`loss` must be one of {LOSSES}. Received: loss={loss!r}")
+    if guided and not classifies(loss):
+        raise ValueError(
+            "A guided colorizer's guidance acts on the a*b* bins: it needs a classifying "
+            f"loss. Received: guided=True, loss={loss!r}"
+        )
     if dtype_policy not in DTYPE_POLICIES:
         raise ValueError(
             f"`dtype_policy` must be one of {DTYPE_POLICIES}. "
@@ -182,4 +194,5 @@ def checked_config(
         "mid_level_features": mid_level_features,
         "edge_aware_chroma": decoding["edge_aware_chroma"],
         "saturation": decoding["saturation"],
+        "guided": guided,
     }

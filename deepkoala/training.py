@@ -177,12 +177,16 @@ class Trainer:
             verbose=verbose not in (0, False),
         ) as training_data:
             train, held_out = training_data.split(validation_split)
+            guided = colorizer.get_config()["guided"]
             batches = training_data.batches(
-                train, batch_size, image_size, shuffle=shuffle, augment=augment, seed=seed
-            )
+                train, batch_size, image_size, shuffle=shuffle, augment=augment, seed=seed,
+                guided=guided,
+            )  # fmt: skip
+            # Validation hints are drawn with a fixed seed, so epochs compare.
             validation = training_data.batches(
-                held_out, batch_size, image_size, shuffle=False, augment=False
-            )
+                held_out, batch_size, image_size, shuffle=False, augment=False, seed=0,
+                guided=guided,
+            )  # fmt: skip
             loss_name = colorizer.get_config()["loss"]
             bin_weights = None
             if loss_name.startswith("rebalanced"):
@@ -228,7 +232,8 @@ class Trainer:
         """The compiled Keras model that `fit` trains, from cached embeddings.
 
         Inputs {"rgb": uint8 images (B, H, W, 3), "embedding": (B, E)} (and
-        "mid_level": (B, h, w, C) with mid-level features), target the same
+        "mid_level": (B, h, w, C) with mid-level features, "hints" and
+        "color_histogram" for a guided head), target the same
         RGB images; the frozen backbone is not part of it. It is built once
         and recompiled when the loss or the moving average changes.
 
@@ -263,20 +268,19 @@ class Trainer:
     def _build_model(self):
         head = self.colorizer.head
         rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
-        names = ["embedding", "mid_level"][: len(head.inputs) - 1]
-        embedded = [
-            keras.Input(head_input.shape[1:], name=name)
-            for name, head_input in zip(names, head.inputs[1:], strict=True)
-        ]
-        inputs = {"rgb": rgb, **dict(zip(names, embedded, strict=True))}
+        # The head's inputs after the lightness, by name: "embedding", then
+        # "mid_level", "hints" and "color_histogram" where the head has them.
+        extra = {i.name: keras.Input(i.shape[1:], name=i.name) for i in head.inputs[1:]}
         lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
         if settings.classifies(self.colorizer.get_config()["loss"]):
             # Train on the bin logits; the annealed mean is for colorizing.
-            fused = head.fusion([head.encoder(lightness), *embedded])
-            chroma = head.decoder(fused)
+            vectors = [extra[name] for name in ("embedding", "mid_level") if name in extra]
+            chroma = head.decoder(head.fusion([head.encoder(lightness), *vectors]))
+            if head.guide is not None:
+                chroma = head.guide([chroma, extra["hints"], extra["color_histogram"]])
         else:
-            chroma = head([lightness, *embedded])
-        return keras.Model(inputs, chroma, name="trainer")
+            chroma = head([lightness, *extra.values()])
+        return keras.Model({"rgb": rgb, **extra}, chroma, name="trainer")
 
     def _optimizer(self, learning_rate, ema_momentum):
         optimizer = keras.optimizers.Adam(

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from deepkoala import chroma_bins
+from deepkoala import chroma_bins, guided_head
 from deepkoala.embedding_cache import load_or_build_cache, store_from_arrays
 from deepkoala.image_files import resolve_image_paths
 from deepkoala.images import resize_and_center_crop
@@ -66,7 +66,9 @@ class TrainingBatches(keras.utils.PyDataset):
     barely change under a mirror image or a slight crop. A store with
     mid-level maps adds them as "mid_level", flipped with the image and
     cropped to the same region: crops then start on the maps' grid (every
-    16 pixels for a 224 view and a 14x14 map).
+    16 pixels for a 224 view and a 14x14 map). For a guided head, hints and
+    a histogram drawn from each view's truth are added
+    (`guided_head.sample_guidance`).
 
     Args:
         store (ImageStore): an `ImageStore`.
@@ -75,12 +77,14 @@ class TrainingBatches(keras.utils.PyDataset):
         crop_size (int | None): side of the training crops; None keeps the stored size.
         shuffle (bool): reshuffle the order every epoch.
         augment (bool): random flips and crops (else no flip and center crops).
-        seed (int | None): seed of the shuffling and augmentation.
+        seed (int | None): seed of the shuffling, augmentation and sampled guidance.
+        guided (bool): add "hints" and "color_histogram" inputs.
     """
 
     def __init__(
-        self, store, indices, batch_size, crop_size=None, shuffle=True, augment=True, seed=None
-    ):
+        self, store, indices, batch_size, crop_size=None, shuffle=True, augment=True, seed=None,
+        guided=False,
+    ):  # fmt: skip
         super().__init__()
         self.store = store
         self.indices = np.asarray(indices)
@@ -88,6 +92,7 @@ class TrainingBatches(keras.utils.PyDataset):
         self.crop_size = crop_size
         self.shuffle = shuffle
         self.augment = augment
+        self.guided = guided
         self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(self.indices) if shuffle else self.indices
 
@@ -109,6 +114,8 @@ class TrainingBatches(keras.utils.PyDataset):
         inputs = {"rgb": images, "embedding": self.store.embeddings[chosen]}
         if maps is not None:
             inputs["mid_level"] = maps
+        if self.guided:
+            inputs.update(guided_head.sample_guidance(images, self._rng))
         return inputs, images
 
     def _crop(self, images, maps=None):
@@ -202,7 +209,9 @@ class TrainingData:
         """Item indices (train, validation), whole photos on each side (`ImageStore.split`)."""
         return self.store.split(validation_split)
 
-    def batches(self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None):
+    def batches(
+        self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None, guided=False
+    ):
         """`TrainingBatches` of the items `indices`; None when there are none.
 
         Example:
@@ -211,8 +220,9 @@ class TrainingData:
         if not len(indices):
             return None
         return TrainingBatches(
-            self.store, indices, batch_size, crop_size, shuffle=shuffle, augment=augment, seed=seed
-        )
+            self.store, indices, batch_size, crop_size, shuffle=shuffle, augment=augment, seed=seed,
+            guided=guided,
+        )  # fmt: skip
 
     def ab_histogram(self, indices, sample_size=2048):
         """The a*b* histogram (`chroma_bins.ab_histogram`) of up to `sample_size` items.

@@ -150,3 +150,31 @@ def make_clip(
             for packet in tone.encode(None):
                 container.mux(packet)
     return path
+
+
+def wide_gamut_profile():
+    """ICC bytes of an RGB space wider than sRGB: Pillow's sRGB with Adobe RGB's primaries.
+
+    Pillow creates only sRGB, Lab and XYZ profiles; this one differs from
+    sRGB where it matters (its colorants) and in its name ("wRGB").
+    """
+    import struct
+
+    from PIL import ImageCms
+
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    # Adobe RGB (1998)'s colorants, adapted to D50 as ICC profiles store them.
+    colorants = {
+        b"rXYZ": (0.6097, 0.3111, 0.0195),
+        b"gXYZ": (0.2053, 0.6257, 0.0609),
+        b"bXYZ": (0.1492, 0.0632, 0.7446),
+    }
+    for index in range(struct.unpack(">I", data[128:132])[0]):
+        signature, offset, _ = struct.unpack(">4sII", data[132 + 12 * index : 144 + 12 * index])
+        if signature in colorants:
+            values = [round(value * 65536) for value in colorants[signature]]
+            data[offset + 8 : offset + 20] = struct.pack(">3i", *values)
+    name = "sRGB".encode("utf-16-be")
+    start = data.index(name)
+    data[start : start + len(name)] = "wRGB".encode("utf-16-be")
+    return bytes(data)

@@ -120,6 +120,7 @@ def test_colorizer_config_round_trip():
         "mid_level_features",
         "edge_aware_chroma",
         "saturation",
+        "guided",
     }
     rebuilt = Colorizer.from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config

@@ -29,6 +29,7 @@ import keras
 
 from deepkoala import Colorizer
 from deepkoala.evaluation import evaluate, format_report
+from deepkoala.guided_head import guided_copy
 from deepkoala.settings import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS, LOSSES
 
 # The paper's widths, and half of them (a quarter of the cost).
@@ -156,6 +157,13 @@ def main(argv=None):
     parser.add_argument("--out-dir", default="release")
     parser.add_argument("--checkpoint-dir", default=None)
     parser.add_argument("--initial-weights", help="a .keras file to start from")
+    parser.add_argument(
+        "--guided-from",
+        metavar="PRESET",
+        help="train the guide branch of a guided head (hints and a reference's colors, "
+        "deepkoala.guided_head) on this preset's frozen weights and settings; the "
+        "architecture options are then the preset's",
+    )
     args = parser.parse_args(argv)
     if args.early_stopping is not None and not args.validation_percent:
         parser.error("--early-stopping needs --validation-percent")
@@ -170,9 +178,15 @@ def main(argv=None):
         "temperature": args.temperature,
         "mid_level_features": args.mid_level_features,
     }
-    colorizer = Colorizer(backbone_weights=args.backbone_weights, **config)
+    if args.guided_from:
+        colorizer = guided_copy(Colorizer.from_preset(args.guided_from))
+        kept = ("backbone", "image_size", *WIDTHS["full"], "loss", "temperature")
+        config = {name: colorizer.get_config()[name] for name in kept}
+        config.update(mid_level_features=colorizer.get_config()["mid_level_features"], guided=True)
+    else:
+        colorizer = Colorizer(backbone_weights=args.backbone_weights, **config)
     if args.initial_weights:
-        colorizer.set_weights(Colorizer.load(args.initial_weights).model.get_weights())
+        colorizer.set_weights(Colorizer.load(args.initial_weights).get_weights())
     paths, rows = training_files(args.data, args.packages)
     paths, rows, validation_photos = split_off_validation(paths, rows, args.validation_percent)
     # fit keeps int(photos * split) photos for validation: the half keeps that exact.
@@ -242,6 +256,7 @@ def main(argv=None):
         "early_stopping_patience": args.early_stopping,
         "keras_backend": keras.backend.backend(),
         "backbone_weights": args.backbone_weights,
+        "guided_from": args.guided_from,
         "heldout": report,
         "photos": [
             {key: row[key] for key in ("path", "package", "licence", "copyright")} for row in rows
