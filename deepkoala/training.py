@@ -12,13 +12,16 @@ public attributes and methods (`head`, `embedding`, `image_size`, `embed`,
 
 import contextlib
 import hashlib
+import json
 import os
+import shutil
 
 import keras
 import numpy as np
 
 from deepkoala import chroma_bins, settings
 from deepkoala.argument_checks import check_positive_int, check_positive_number
+from deepkoala.atomic import atomic_write, remove_abandoned_partials
 from deepkoala.averaged_weights import AveragedWeights
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
@@ -52,6 +55,41 @@ class StopOnNaN(keras.callbacks.Callback):
                 f"{batch + 1}; training stopped. Try a lower learning_rate, and check the "
                 "training images."
             )
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' `BackupAndRestore` whose every file is written atomically (`deepkoala.atomic`).
+
+    Keras writes the epoch's weights in place, and falls back to the
+    previous epoch's copy only on an `OSError`: a Ctrl-C during that write
+    left a weights file that loaded with a `ValueError`, and the run could
+    not resume. Here each file is written to a hidden partial and renamed,
+    so the checkpoint is always complete, and partials of killed writers
+    are removed when training starts.
+
+    Example:
+    >>> callback = AtomicBackupAndRestore("checkpoints", double_checkpoint=True)  # doctest: +SKIP
+    """
+
+    def on_train_begin(self, logs=None):
+        if os.path.isdir(self.backup_dir):
+            remove_abandoned_partials(self.backup_dir)
+        super().on_train_begin(logs)
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for current, previous in (
+                (self._weights_path, self._prev_weights_path),
+                (self._training_metadata_path, self._prev_training_metadata_path),
+            ):
+                if os.path.exists(current):
+                    with atomic_write(previous) as partial:
+                        shutil.copyfile(current, partial)
+        with atomic_write(self._weights_path) as partial:
+            self.model.save_weights(filepath=partial, overwrite=True)
+        with atomic_write(self._training_metadata_path) as partial, open(partial, "w") as file:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, file)
 
 
 def head_loss(loss, bin_weights=None):
@@ -162,11 +200,8 @@ class Trainer:
         averaging = [] if ema_momentum is None else [AveragedWeights()]
         guards = [StopOnNaN()]
         if checkpoint_dir is not None:
-            # double_checkpoint keeps the previous epoch's files, so a kill
-            # during a save still leaves one complete checkpoint.
-            guards.append(
-                keras.callbacks.BackupAndRestore(os.fspath(checkpoint_dir), double_checkpoint=True)
-            )
+            # double_checkpoint keeps the previous epoch's files too.
+            guards.append(AtomicBackupAndRestore(os.fspath(checkpoint_dir), double_checkpoint=True))
         with TrainingData(
             data,
             stored_size,

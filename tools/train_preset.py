@@ -160,7 +160,7 @@ def main(argv=None):
     parser.add_argument(
         "--guided-from",
         metavar="PRESET",
-        help="train the guide branch of a guided head (hints and a reference's colors, "
+        help="train the guide block of a guided head (hints and a reference's colors, "
         "deepkoala.guided_head) on this preset's frozen weights and settings; the "
         "architecture options are then the preset's",
     )
