@@ -1,6 +1,7 @@
 """The `deepkoala` command line: colorize, train, evaluate and list presets."""
 
 import argparse
+import errno
 import io
 import itertools
 import os
@@ -450,6 +451,9 @@ def run_colorize(args):
             )  # fmt: skip
             written += 1
         except (ImportError, ValueError, OSError) as error:
+            if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+                # Named by the output, not by the hidden partial it was writing.
+                error = f"cannot write {target}: {error.strerror}"
             failed.append(f"{path}: {error}")
     for target, written_to in renamed.items():
         print(

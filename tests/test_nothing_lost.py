@@ -231,3 +231,43 @@ def test_a_full_disk_at_out_names_the_file(tmp_path):
         error = f"deepkoala: error: cannot write {disk / 'model.keras'}: No space left on device"
         assert error in run.stderr
         assert sorted(os.listdir(disk)) == ["filler"]
+
+
+def test_a_photo_deleted_or_replaced_after_listing_is_skipped_and_named(
+    tmp_path, saved_tiny_model, monkeypatch, capsys
+):
+    from deepkoala import image_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        _photo(folder / name)
+    listed = image_files.find_images
+
+    def find_then_change(path):
+        found = listed(path)
+        (folder / "b.png").unlink()  # deleted after the folder was listed
+        (folder / "c.png").write_bytes(b"replaced by something that is not an image")
+        return found
+
+    monkeypatch.setattr(image_files, "find_images", find_then_change)
+    out = tmp_path / "out"
+    code = cli.main(["colorize", str(folder), "-o", str(out), "--weights", str(saved_tiny_model)])
+    errors = capsys.readouterr().err
+    assert code == 1 and os.listdir(out) == ["a.png"]
+    assert f"skipped: No such image file: {folder / 'b.png'}" in errors
+    assert f"skipped: Cannot read {folder / 'c.png'} as an image" in errors
+
+
+def test_a_full_disk_while_writing_a_video_names_the_output(tmp_path, saved_tiny_model, capsys):
+    pytest.importorskip("av")
+    from tests.helpers import make_clip
+
+    clip = make_clip(tmp_path / "reel.mp4", frames=48, size=(192, 128))
+    with _nearly_full_disk(tmp_path / "disk", free_bytes=8192) as disk:
+        out = disk / "out"
+        code = cli.main(["colorize", str(clip), "-o", str(out), "--weights", str(saved_tiny_model)])
+        errors = capsys.readouterr().err
+        assert code == 1
+        assert f"cannot write {out / 'reel.mp4'}: No space left on device" in errors
+        assert ".partial-" not in errors and os.listdir(out) == []

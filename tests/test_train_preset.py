@@ -162,3 +162,27 @@ def test_blend_weights_interpolates_two_heads_of_the_same_settings(tmp_path, mon
     other = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, saturation=2.0, **TINY_SIZES)
     with pytest.raises(ValueError, match="different settings"):
         blend(first, other, 0.5)
+
+
+def test_a_guided_head_trains_from_a_model_and_exports(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPKOALA_HOME", str(tmp_path / "home"))
+    data = _photo_set(tmp_path / "data")
+    out = tmp_path / "out"
+    common = ["--image-size", "32", "--stored-size", "32", "--steps", "2", "--batch-size", "2"]
+    _run_tool(
+        monkeypatch, "train_preset.py", data, "--name", "tiny", "--backbone", TINY_BACKBONE,
+        "--backbone-weights", "none", "--loss", "classification", *common, "--out-dir", out,
+    )  # fmt: skip
+    _run_tool(
+        monkeypatch, "train_preset.py", data, "--name", "tiny-guided", "--guided-from",
+        out / "tiny.keras", *common, "--out-dir", out,
+    )  # fmt: skip
+    record = json.loads((out / "tiny-guided-training.json").read_text())
+    assert record["config"]["guided"] and record["guided_from"] == str(out / "tiny.keras")
+    assert record["steps"] == 2
+    _run_tool(
+        monkeypatch, "export_preset.py", out / "tiny-guided.keras", "--name", "tiny-guided",
+        "--out-dir", tmp_path / "presets",
+    )  # fmt: skip
+    config = json.loads((tmp_path / "presets" / "tiny-guided" / "config.json").read_text())
+    assert config["config"]["guided"] is True

@@ -22,7 +22,7 @@ import shutil
 
 import numpy as np
 
-from deepkoala import Colorizer
+from deepkoala import Colorizer, guided_head
 from deepkoala.download import file_sha256
 
 
@@ -72,8 +72,13 @@ def main(argv=None):
         shutil.copy(args.record, os.path.join(folder, "training.json"))
 
     reloaded = Colorizer.from_preset(folder)
-    size = trained.image_size
-    probe = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 1)).astype("float32")
+    size, rng = trained.image_size, np.random.default_rng(0)
+    probe = rng.uniform(-1, 1, (2, size, size, 1)).astype("float32")
+    if trained.get_config()["guided"]:
+        # A guided head's other inputs: hints and histograms drawn from random pictures.
+        views = rng.integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+        sampled = guided_head.sample_guidance(views, rng)
+        probe = [probe, sampled["hints"], sampled["color_histogram"]]
     # predict_on_batch runs in inference mode.
     change = reloaded.predict_on_batch(probe) - trained.predict_on_batch(probe)
     difference = 128 * float(np.abs(change).max())
