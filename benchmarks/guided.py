@@ -188,13 +188,13 @@ def speed(colorizer, repeats=3):
     }), flush=True)  # fmt: skip
 
 
-def _big_memory_child(with_hints):
+def _big_memory_child(with_hints, weights):
     """Peak RSS (MB) of colorizing one 6000x4000 photo, in this fresh process."""
     import resource
 
     from PIL import Image
 
-    colorizer = Colorizer.from_preset("koala-lite0")
+    colorizer = Colorizer.from_preset(weights)
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (400, 600), dtype=np.uint8)
     path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"guided-big-{os.getpid()}.jpg")
@@ -207,18 +207,18 @@ def _big_memory_child(with_hints):
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def big_memory():
+def big_memory(weights):
     import subprocess
 
     peaks = {}
     for name, flag in (("without hints", "0"), ("10 hints", "1")):
         result = subprocess.run(
-            [sys.executable, __file__, "--rss-child", flag], capture_output=True, text=True,
-            check=True,
+            [sys.executable, __file__, "--rss-child", flag, "--weights", weights],
+            capture_output=True, text=True, check=True,
         )  # fmt: skip
         peaks[name] = float(result.stdout.strip().splitlines()[-1])
     print(json.dumps({"benchmark": "guided_memory", "input": "6000x4000 JPEG",
-                      "peak_rss_mb": peaks}), flush=True)  # fmt: skip
+                      "weights": weights, "peak_rss_mb": peaks}), flush=True)  # fmt: skip
 
 
 def main(argv=None):
@@ -237,12 +237,12 @@ def main(argv=None):
     parser.add_argument("--speed", action="store_true", help="the 12 MP timing instead")
     args = parser.parse_args(argv)
     if args.rss_child is not None:
-        print(_big_memory_child(args.rss_child == "1"))
+        print(_big_memory_child(args.rss_child == "1", args.weights))
         return 0
     colorizer = Colorizer.from_preset(args.weights)
     if args.speed:
         speed(colorizer)
-        big_memory()
+        big_memory(args.weights)
         return 0
     if args.photos is None:
         parser.error("give a folder of photos (or --speed)")

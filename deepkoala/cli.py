@@ -42,14 +42,16 @@ def _backbone_weights(text):
     return None if text.lower() == "none" else text
 
 
-def _add_model_source(parser, default_preset):
+def _add_model_source(parser, default_preset, guided_preset=None):
     """--preset NAME (default: the best bundled preset) or --weights PATH."""
     source = parser.add_mutually_exclusive_group()
+    default = f"{default_preset}, or {guided_preset} with guidance" if guided_preset else ""
     source.add_argument(
         "--preset",
         metavar="NAME",
-        default=default_preset,
-        help=f"a preset from `deepkoala presets` (default: {default_preset}, bundled, offline)",
+        default=None if guided_preset else default_preset,
+        help=f"a preset from `deepkoala presets` (default: {default or default_preset}, "
+        "bundled, offline)",
     )
     source.add_argument(
         "--weights",
@@ -60,7 +62,7 @@ def _add_model_source(parser, default_preset):
 
 def build_parser():
     from deepkoala import settings
-    from deepkoala.presets import DEFAULT_PRESET
+    from deepkoala.presets import DEFAULT_PRESET, GUIDED_PRESET
 
     parser = argparse.ArgumentParser(
         prog="deepkoala", description="Colorize grayscale photographs with Deep Koalarization."
@@ -110,7 +112,7 @@ def build_parser():
         help="bits a channel of the photos written: 16 writes PNG and keeps a 16-bit "
         "scan's lightness at 16 bits (default 8)",
     )
-    _add_model_source(colorize, DEFAULT_PRESET)
+    _add_model_source(colorize, DEFAULT_PRESET, GUIDED_PRESET)
     colorize.add_argument(
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
     )
@@ -410,7 +412,7 @@ def run_colorize(args):
     videos = [(path, target) for path, target in todo if not target.endswith(_PHOTO_EXTENSIONS)]
     todo = [(path, target) for path, target in todo if target.endswith(_PHOTO_EXTENSIONS)]
     hints = _cli_hints(args, pairs, len(todo))
-    colorizer = Colorizer.from_preset(args.weights or args.preset)
+    colorizer = Colorizer.from_preset(args.weights or args.preset or _default_preset(args))
     if args.saturation is not None:
         colorizer.set_decoding(saturation=args.saturation)
     written, renamed = 0, {}
@@ -465,6 +467,14 @@ def run_colorize(args):
     where = f" into {args.output}" if args.output else ""
     print(f"Colorized {written} file(s){where}")
     return 1 if failed else 0
+
+
+def _default_preset(args):
+    """The bundled guided preset for guided colorizing, else the default one."""
+    from deepkoala.presets import DEFAULT_PRESET, GUIDED_PRESET
+
+    guided = args.hint or args.hints or args.reference
+    return GUIDED_PRESET if guided else DEFAULT_PRESET
 
 
 def _cli_hints(args, pairs, photos_to_write):

@@ -37,11 +37,6 @@ HISTOGRAM_SHARE = 0.5
 HISTOGRAM_PART = (0.5, 1.0)
 # Every second pixel each way counts in a histogram.
 _HISTOGRAM_STRIDE = 2
-# Without a reference, the hints' own colors are the palette (the histogram
-# input), each spread over the bins near it (a*b* units): a few hints then
-# also settle which of the automatic head's likely colors an ambiguous region
-# takes (an orange or a blue sky) away from the hints themselves.
-PALETTE_SIGMA = 5.0
 
 
 def color_histogram(chroma):
@@ -61,25 +56,6 @@ def color_histogram(chroma):
     indices = np.asarray(chroma_bins.bin_index(sample)).ravel()
     counts = np.bincount(indices, minlength=chroma_bins.BIN_COUNT).astype(np.float32)
     return counts / counts.sum()
-
-
-def hint_palette(colors):
-    """The normalized (BIN_COUNT,) palette of hint colors (N, 2) a*b*, each a small Gaussian.
-
-    Args:
-        colors (numpy.ndarray): the hints' a*b* values (N >= 1).
-
-    Returns:
-        numpy.ndarray: float32, summing to 1.
-
-    Example:
-    >>> palette = hint_palette(np.array([[45.0, -25.0]]))
-    >>> chroma_bins.bin_centers()[palette.argmax()].tolist()
-    [45.0, -25.0]
-    """
-    distances = ((chroma_bins.bin_centers()[None] - np.asarray(colors)[:, None]) ** 2).sum(-1)
-    weights = np.exp(-distances / (2.0 * PALETTE_SIGMA**2)).sum(axis=0)
-    return (weights / weights.sum()).astype(np.float32)
 
 
 def hint_channels(lightness, hints):
@@ -110,9 +86,6 @@ def hint_channels(lightness, hints):
 def network_inputs(guidance, lightness):
     """The guided network's extra inputs for a batch: [hints (B, S, S, 5), histograms (B, K)].
 
-    The histogram is the reference's, or without one the hints' palette
-    (`hint_palette`).
-
     Args:
         guidance (list | None): per item, `guidance.Guide.at_size`'s dict or
             None (no guidance: zeros, the automatic colors' inputs).
@@ -135,8 +108,6 @@ def network_inputs(guidance, lightness):
         hints[index] = hint_channels(lightness[index], item["hints"])
         if item["reference"] is not None:
             histograms[index] = color_histogram(item["reference"].at_size(size)[1])
-        elif len(item["hints"]):
-            histograms[index] = hint_palette(np.asarray(item["hints"])[:, 2:4])
     return [hints, histograms]
 
 
@@ -147,8 +118,7 @@ def sample_guidance(rgb, rng):
     geometric number of them at uniform positions, each with its 3x3 mean
     color and a random radius, spread as `network_inputs` spreads a user's;
     it gets the histogram of a random square part of itself with
-    probability `HISTOGRAM_SHARE`, else the palette of its hints (zeros
-    without hints).
+    probability `HISTOGRAM_SHARE`, else zeros.
 
     Args:
         rgb (numpy.ndarray): uint8 RGB views (B, S, S, 3), the training targets.
@@ -168,9 +138,9 @@ def sample_guidance(rgb, rng):
     hints = np.zeros((count, size, size, HINT_CHANNELS), np.float32)
     histograms = np.zeros((count, chroma_bins.BIN_COUNT), np.float32)
     for index in range(count):
-        rows = []
         if rng.random() >= NO_HINTS_SHARE:
             number = min(int(rng.geometric(HINT_COUNT_P)), MAX_TRAINING_HINTS)
+            rows = []
             for x, y in rng.integers(0, size, (number, 2)):
                 patch = chroma[index, max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2]
                 a, b = patch.reshape(-1, 2).mean(axis=0)
@@ -180,9 +150,6 @@ def sample_guidance(rgb, rng):
             side = max(int(size * rng.uniform(*HISTOGRAM_PART)), 1)
             top, left = rng.integers(0, size - side + 1, 2)
             histograms[index] = color_histogram(chroma[index, top : top + side, left : left + side])
-        elif rows:
-            # No "reference": the hints' palette, as `network_inputs` gives it.
-            histograms[index] = hint_palette(np.array(rows, np.float32)[:, 2:4])
     return {"hints": hints, "color_histogram": histograms}
 
 

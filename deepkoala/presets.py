@@ -18,6 +18,9 @@ from deepkoala.weights import PACKAGE_DATA, weights_dir, weights_file
 
 # The preset used wherever none is named (the command line, the README).
 DEFAULT_PRESET = "koala-lite0"
+# The command line's preset when hints or a reference are given and none is named:
+# DEFAULT_PRESET's head with a learned guide block (the same colors without guidance).
+GUIDED_PRESET = "koala-lite0-guided"
 
 # Files of a preset folder.
 CONFIG_FILE = "config.json"
@@ -216,3 +219,44 @@ register_preset(
     )
 )
 _ALIASES["demo"] = "koala-lite0"
+
+# Released by tools/export_preset.py from `tools/train_preset.py --guided-from koala-lite0`
+# (its training record: data/koala-lite0-guided/training.json). Without guidance it
+# colorizes exactly as koala-lite0 (the scores are the same, `deepkoala evaluate`);
+# what its guidance brings is measured in docs/guided.md.
+register_preset(
+    Preset(
+        name="koala-lite0-guided",
+        description=(
+            "koala-lite0 with a learned guide block: hints and a reference photo's colors "
+            "turned into per-pixel color priors on its a*b* bins (docs/guided.md); the same "
+            "colors as koala-lite0 without guidance; ships with deepkoala, works offline"
+        ),
+        files={
+            "config.json": "7f9c0a1f2bd2091d26f35a0a78d25f8d6e065f4317059ee7fad59c1f2afad40e",
+            "head.weights.h5": "29d12912d965aec5ab3101fae6337db9c1312ad0f437c8918fe8912f15b77c0b",
+            "metadata.json": "b62c8691489367074ef0dc9bee0f15393cf596a6920798df6dff0f220e54bab1",
+            "training.json": "d4ac343829865f57daad354b7a8e3a5e2c12f648ad249006febc82880a10bf4c",
+        },
+        trained_on=(
+            "koala-lite0's head, frozen, and its 297 training photos (33 set aside by "
+            "subject to validate), 8 views each, with hints (none for a quarter of the "
+            "views, else a geometric number, mean 8) and histograms of a random part of "
+            "the view (half of them) drawn from the truth; the guide block alone trained, "
+            "447 steps of 16 (3 epochs, the best of 5 by validation loss), Adam 1e-3; "
+            "18 min on 2 CPU cores"
+        ),
+        scores={
+            "images": 52,
+            "psnr": 21.408,
+            "gray_psnr": 20.308,
+            "ssim": 0.907,
+            "gray_ssim": 0.9064,
+            "auc": 0.8726,
+            "gray_auc": 0.8521,
+            "colorfulness": 29.5922,
+            "gray_colorfulness": 0.0,
+            "original_colorfulness": 48.3059,
+        },
+    )
+)

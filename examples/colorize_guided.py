@@ -11,7 +11,7 @@ import argparse
 
 from deepkoala import Colorizer
 from deepkoala.guidance import Hint
-from deepkoala.presets import DEFAULT_PRESET
+from deepkoala.presets import GUIDED_PRESET
 
 
 def main(argv=None):
@@ -25,10 +25,10 @@ def main(argv=None):
         help="X,Y,#rrggbb (the photo's pixels); repeat",
     )
     parser.add_argument("--reference", help="a color photo whose colors to borrow")
-    parser.add_argument("--weights", help="a .keras file or preset (default: the bundled one)")
+    parser.add_argument("--weights", help="a .keras file or preset (default: koala-lite0-guided)")
     args = parser.parse_args(argv)
 
-    colorizer = Colorizer.from_preset(args.weights or DEFAULT_PRESET)
+    colorizer = Colorizer.from_preset(args.weights or GUIDED_PRESET)
     automatic = colorizer.colorize(args.image)
     guided = colorizer.colorize(args.image, hints=args.hint, reference=args.reference)
     guided.save(args.output)

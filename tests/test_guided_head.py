@@ -124,11 +124,6 @@ def test_network_inputs_place_hints_and_a_references_histogram():
     np.testing.assert_allclose(hints[0, 6, 5, :2], expected / color.AB_SCALE, atol=1e-4)
     assert not hints[1].any() and not histograms[1].any()
     np.testing.assert_allclose(histograms[0].sum(), 1.0, rtol=1e-5)
-    # Without a reference, the histogram is the hints' palette: their colors' bins.
-    only_hints = Guide(hints=[(5, 6, "#c02020")]).at_size(32, 32, 32)
-    _, palette = guided_head.network_inputs([only_hints], _lightness(1))
-    red = chroma_bins.bin_index(expected[None])[0]
-    assert palette[0].argmax() == red and np.isclose(palette[0].sum(), 1.0)
 
 
 def test_a_guided_colorizer_colorizes_with_hints(guided, tmp_path):
