@@ -68,3 +68,31 @@ def test_the_cat_is_not_sepia(bundled):
     # see docs/quality.md); gray is 0, and 10 is about four just-noticeable
     # differences.
     assert np.median(chroma) > 10.0
+
+
+def test_the_guided_preset_ships_colorizes_as_the_default_without_guidance_and_steers(bundled):
+    from deepkoala import cli
+    from deepkoala.presets import GUIDED_PRESET
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPKOALA_OFFLINE", "1")
+        guided = Colorizer.from_preset(GUIDED_PRESET)
+    assert guided.get_config()["guided"] and not bundled.get_config()["guided"]
+    assert guided.presets()[GUIDED_PRESET].scores == bundled.presets()[DEFAULT_PRESET].scores
+    photo = data.coffee()
+    np.testing.assert_array_equal(
+        np.asarray(guided.colorize(photo)), np.asarray(bundled.colorize(photo))
+    )
+    # A hint's color (the photo's own there, so it fits the lightness) is reached at its point.
+    x, y = 150, 300
+    truth = photo[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(axis=0).round()
+    steered = np.asarray(guided.colorize(photo, hints=[(x, y, tuple(int(v) for v in truth))]))
+    hinted = skcolor.rgb2lab(steered[y - 1 : y + 2, x - 1 : x + 2])[..., 1:].mean(axis=(0, 1))
+    wanted = skcolor.rgb2lab(truth[None, None] / 255.0)[0, 0, 1:]
+    before = skcolor.rgb2lab(np.asarray(guided.colorize(photo))[y - 1 : y + 2, x - 1 : x + 2])
+    assert np.abs(hinted - wanted).max() < 5.0 < np.abs(before[..., 1:].mean((0, 1)) - wanted).max()
+    # The command line takes it for guided colorizing when no model is named.
+    parsed = cli.build_parser().parse_args(["colorize", "a.jpg", "--hint", "1,1,#ff0000"])
+    assert parsed.preset is None and cli._default_preset(parsed) == GUIDED_PRESET
+    parsed = cli.build_parser().parse_args(["colorize", "a.jpg"])
+    assert cli._default_preset(parsed) == DEFAULT_PRESET
