@@ -35,7 +35,7 @@ from deepkoala.presets import (
 )
 from deepkoala.settings import checked_config
 from deepkoala.version import __version__
-from deepkoala.weights import save_float16_weights, weights_dir
+from deepkoala.weights import save_weights, weights_dir
 
 # Files saved by releases before 0.8 held the settings in this extra archive entry.
 _LEGACY_CONFIG_ENTRY = "deepkoala.json"
@@ -151,8 +151,15 @@ def save_to_preset(colorizer, folder, float16=False, copy_backbone=True):
         if copy_backbone:
             parts.append((colorizer.embedding, BACKBONE_WEIGHTS_FILE))
         for part, file_name in parts:
-            path = os.path.join(partial, file_name)
-            save_float16_weights(part, path) if float16 else part.save_weights(path)
+            try:
+                save_weights(part, os.path.join(partial, file_name), float16=float16)
+            except OSError as error:
+                # Named by the folder the user asked for, not its hidden partial.
+                raise OSError(
+                    error.errno,
+                    f"cannot write {os.path.join(folder, file_name)}: "
+                    f"{os.strerror(error.errno) if error.errno else error}",
+                ) from None
 
 
 def load_preset_folder(cls, folder):

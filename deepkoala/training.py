@@ -27,6 +27,7 @@ from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
 from deepkoala.paths import deepkoala_home
 from deepkoala.training_data import TrainingData
+from deepkoala.weights import save_weights
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -86,8 +87,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 if os.path.exists(current):
                     with atomic_write(previous) as partial:
                         shutil.copyfile(current, partial)
-        with atomic_write(self._weights_path) as partial:
-            self.model.save_weights(filepath=partial, overwrite=True)
+        save_weights(self.model, self._weights_path)
         with atomic_write(self._training_metadata_path) as partial, open(partial, "w") as file:
             json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, file)
 

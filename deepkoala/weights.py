@@ -6,10 +6,12 @@ into a local, checked path. A file that ships inside the package is used
 in place (and checked, so a damaged install does not load silently); any
 other is downloaded once into `$DEEPKOALA_HOME/weights` from
 `$DEEPKOALA_WEIGHTS_URL` (default: the project's releases). It also writes
-float16 weight files (`save_float16_weights`).
+weight files safely, in float32 or float16 (`save_weights`).
 """
 
+import errno
 import os
+import shutil
 import tempfile
 
 import h5py
@@ -61,34 +63,61 @@ def weights_file(file_name, sha256, verbose=True):
     return fetch(weights_url(file_name), os.path.join(weights_dir(), file_name), sha256, verbose)
 
 
-def save_float16_weights(model, path):
-    """Save `model`'s weights as a Keras `.weights.h5` file with float16 arrays.
+def save_weights(model, path, float16=False):
+    """Save `model`'s weights as a Keras `.weights.h5` file, atomically, safe on a full disk.
 
-    Halves the file; Keras casts the arrays back to the variables' float32
-    when loading with `model.load_weights(path)`. The file is written
-    atomically (`deepkoala.atomic`).
+    HDF5 cannot close a file whose writes failed, and the process then dies
+    at exit with a segmentation fault; so the file is written whole in a
+    temporary folder (whose free space is checked first) and copied into
+    place with plain, checked writes (`deepkoala.atomic`). With `float16`,
+    the arrays are stored as float16, halving the file; Keras casts them
+    back to the variables' float32 when loading with `model.load_weights(path)`.
+
+    Raises:
+        OSError: a disk is full (`errno.ENOSPC`), naming the file.
 
     Example:
-    >>> save_float16_weights(colorizer.head, "head.weights.h5")  # doctest: +SKIP
+    >>> save_weights(colorizer.head, "head.weights.h5", float16=True)  # doctest: +SKIP
     """
     path = os.fspath(path)
     if not path.endswith(".weights.h5"):
         raise ValueError(f"The file name must end in .weights.h5. Received: path={path!r}")
-    with tempfile.TemporaryDirectory() as scratch, atomic_write(path) as half:
+    with tempfile.TemporaryDirectory() as scratch:
         full = os.path.join(scratch, "full.weights.h5")
+        # Room for the arrays twice (the float16 copy) and HDF5's own records.
+        needed = 2 * sum(int(np.prod(w.shape)) * 4 for w in model.weights) + (1 << 20)
+        if shutil.disk_usage(scratch).free < needed:
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device: writing {path} needs about {needed / 1e6:.1f} MB "
+                f"in the temporary folder {scratch}",
+            )
         model.save_weights(full)
-        with h5py.File(full, "r") as source, h5py.File(half, "w") as target:
-            target.attrs.update(source.attrs)
+        if float16:
+            half = os.path.join(scratch, "half.weights.h5")
+            _halve(full, half)
+            full = half
+        try:
+            with atomic_write(path) as partial:
+                shutil.copyfile(full, partial)
+        except OSError as error:
+            raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
 
-            def copy(name, item):
-                if isinstance(item, h5py.Group):
-                    target.require_group(name).attrs.update(item.attrs)
-                    return
-                data = item[()]
-                if data.dtype == np.float32:
-                    if data.size and np.abs(data).max() > np.finfo(np.float16).max:
-                        raise ValueError(f"Weight {name} does not fit in float16.")
-                    data = data.astype(np.float16)
-                target.create_dataset(name, data=data).attrs.update(item.attrs)
 
-            source.visititems(copy)
+def _halve(full, half):
+    """Copy a `.weights.h5` file with its float32 arrays as float16."""
+    with h5py.File(full, "r") as source, h5py.File(half, "w") as target:
+        target.attrs.update(source.attrs)
+
+        def copy(name, item):
+            if isinstance(item, h5py.Group):
+                target.require_group(name).attrs.update(item.attrs)
+                return
+            data = item[()]
+            if data.dtype == np.float32:
+                if data.size and np.abs(data).max() > np.finfo(np.float16).max:
+                    raise ValueError(f"Weight {name} does not fit in float16.")
+                data = data.astype(np.float16)
+            target.create_dataset(name, data=data).attrs.update(item.attrs)
+
+        source.visititems(copy)

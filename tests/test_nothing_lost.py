@@ -271,3 +271,28 @@ def test_a_full_disk_while_writing_a_video_names_the_output(tmp_path, saved_tiny
         assert code == 1
         assert f"cannot write {out / 'reel.mp4'}: No space left on device" in errors
         assert ".partial-" not in errors and os.listdir(out) == []
+
+
+@pytest.mark.parametrize("float16", [False, True], ids=["float32", "float16"])
+def test_a_full_disk_while_saving_a_preset_folder_is_an_error_naming_it(tmp_path, float16):
+    # In a process of its own: before the fix, HDF5 failed to close the weights file it
+    # could not flush, and the process died at exit (a segmentation fault).
+    code = (
+        "import sys, tests.helpers\n"
+        "from tests.helpers import TINY_BACKBONE, TINY_SIZES\n"
+        "from deepkoala import Colorizer\n"
+        "colorizer = Colorizer(backbone=TINY_BACKBONE, backbone_weights=None, **TINY_SIZES)\n"
+        "try:\n"
+        "    colorizer.save_to_preset(sys.argv[1], float16=sys.argv[2] == '1')\n"
+        "except OSError as error:\n"
+        "    print(error)\n"
+    )
+    with _nearly_full_disk(tmp_path / "disk", free_bytes=16384) as disk:
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(disk / "preset"), str(int(float16))],
+            cwd=_REPOSITORY, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert f"cannot write {disk / 'preset'}" in run.stdout
+        assert "No space left on device" in run.stdout and "Exception ignored" not in run.stderr
+        assert sorted(os.listdir(disk)) == ["filler"]

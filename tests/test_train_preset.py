@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.helpers import TINY_BACKBONE, striped_images
@@ -186,3 +187,36 @@ def test_a_guided_head_trains_from_a_model_and_exports(tmp_path, monkeypatch):
     )  # fmt: skip
     config = json.loads((tmp_path / "presets" / "tiny-guided" / "config.json").read_text())
     assert config["config"]["guided"] is True
+
+
+def test_leave_one_source_out_scores_each_source_with_a_head_trained_without_it(
+    tmp_path, monkeypatch
+):
+    import importlib.util
+
+    monkeypatch.setenv("DEEPKOALA_HOME", str(tmp_path / "home"))
+    data = _photo_set(tmp_path / "data")
+    spec = importlib.util.spec_from_file_location("loso", TOOLS / "leave_one_source_out.py")
+    loso = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loso)
+    monkeypatch.setattr(loso, "FOLDS", {"a": ("pkg-a",), "b": ("pkg-b",)})
+    out = tmp_path / "loso"
+    loso.main(
+        [str(data), "--out-dir", str(out), "--steps", "2", "--folds", "a", "b", "--backbone",
+         TINY_BACKBONE, "--loss", "classification", "--image-size", "32", "--stored-size",
+         "32", "--batch-size", "2"]
+    )  # fmt: skip
+    result = json.loads((out / "leave-one-source-out.json").read_text())
+    assert [row["fold"] for row in result["rows"]] == ["a", "b"]
+    # Each fold trained on the other source only, and scored on all of its own photos.
+    for row, other in zip(result["rows"], ("pkg-b", "pkg-a"), strict=True):
+        record = json.loads((out / row["fold"] / f"{row['fold']}-training.json").read_text())
+        assert record["source_packages"] == [other]
+        assert row["photos"] == {"a": 4, "b": 5}[row["fold"]]  # both splits of the source
+        assert row["psnr_over_gray"] == round(row["psnr"] - row["gray_psnr"], 3)
+    assert result["worst_source"] in ("a", "b") and "mean_psnr_over_gray" in result
+    (data / "manifest.csv").write_text(
+        (data / "manifest.csv").read_text().replace("pkg-a", "darknet")
+    )
+    with pytest.raises(SystemExit, match="reserved"):
+        loso.main([str(data), "--out-dir", str(out)])

@@ -53,7 +53,7 @@ import skimage.data  # noqa: E402
 from efficientnet_lite_pytorch import EfficientNet  # noqa: E402
 
 from deepkoala import efficientnet_lite  # noqa: E402
-from deepkoala.weights import EFFICIENTNET_LITE0_SHA256, save_float16_weights  # noqa: E402
+from deepkoala.weights import EFFICIENTNET_LITE0_SHA256, save_weights  # noqa: E402
 
 VARIANT = "lite0"  # set by --variant
 
@@ -469,7 +469,7 @@ def write_weights(path, arrays_by_layer):
         if not all(np.all(np.isfinite(value)) for value in values):
             raise RuntimeError(f"{layer_name} overflows float16")
         layer.set_weights([value.astype("float32") for value in values])
-    save_float16_weights(model, path)
+    save_weights(model, path, float16=True)
 
 
 def sha256(path):
