@@ -296,3 +296,20 @@ def test_a_full_disk_while_saving_a_preset_folder_is_an_error_naming_it(tmp_path
         assert f"cannot write {disk / 'preset'}" in run.stdout
         assert "No space left on device" in run.stdout and "Exception ignored" not in run.stderr
         assert sorted(os.listdir(disk)) == ["filler"]
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_naming_the_checkpoint(tmp_path):
+    photos = _noise_photos(tmp_path / "photos", 4)
+    with _nearly_full_disk(tmp_path / "disk", free_bytes=16384) as disk:
+        run = subprocess.run(
+            [*_CLI, "train", str(photos), "--backbone", "tiny_test_backbone", "--size", "32",
+             "--backbone-weights", "none", "--epochs", "2", "--checkpoint-dir",
+             str(disk / "checkpoints"), "--out", str(tmp_path / "model.keras")],
+            cwd=_REPOSITORY, env={**os.environ, "DEEPKOALA_HOME": str(tmp_path / "home")},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 1, run.stderr[-2000:]
+        checkpoint = disk / "checkpoints" / "latest.weights.h5"
+        assert f"cannot write {checkpoint}: No space left on device" in run.stderr
+        assert "Exception ignored" not in run.stderr
+        assert os.listdir(disk / "checkpoints") == []
