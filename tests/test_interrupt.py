@@ -86,7 +86,9 @@ def test_ctrl_c_during_the_cache_build_leaves_no_partial_and_a_rerun_trains(tmp_
 
     code, errors = _interrupt_when(_start(*arguments, home=home), building)
     assert code == 130 and "deepkoala: interrupted" in errors
-    assert os.listdir(cache) == [] and not (tmp_path / "model.keras").exists()
+    # No partial is left (on a fast machine the build may have ended before the signal).
+    assert not any(".partial-" in name for name in os.listdir(cache))
+    assert not (tmp_path / "model.keras").exists()
     rerun = subprocess.run(
         [*_CLI, *arguments], cwd=_REPOSITORY, env={**os.environ, "DEEPKOALA_HOME": str(home)},
         capture_output=True, text=True, timeout=300,
@@ -102,7 +104,8 @@ def test_ctrl_c_during_an_epoch_keeps_the_checkpoint_and_a_rerun_resumes(tmp_pat
     arguments += ["--checkpoint-dir", str(checkpoints), "--out", str(model)]
 
     def saved():
-        return checkpoints.is_dir() and any(not n.startswith(".") for n in os.listdir(checkpoints))
+        # Keras' record of the epoch is written after the weights it describes.
+        return (checkpoints / "training_metadata.json").is_file()
 
     run = _start(*arguments, "--epochs", "40", home=home)
     code, errors = _interrupt_when(run, saved)
