@@ -176,6 +176,29 @@ def write_bytes(path, data, exclusive=False):
             )
 
 
+def require_free_space(folder, needed, what):
+    """Refuse a write that cannot fit in `folder`, before any work goes into it.
+
+    Args:
+        folder (str): where the write goes.
+        needed (int): its size in bytes, estimated.
+        what (str): what is written, for the message.
+
+    Raises:
+        OSError: `errno.ENOSPC`, naming `what`, the size and the free space.
+
+    Example:
+    >>> require_free_space("/tmp", 1024, "a note")  # doctest: +SKIP
+    """
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: {what} needs about {needed / 1e6:.1f} MB and {folder} "
+            f"has {free / 1e6:.1f} MB free",
+        )
+
+
 def remove_abandoned_partials(folder):
     """Delete the partials in `folder` whose writer is gone.
 

@@ -271,8 +271,8 @@ def _input_files(inputs, output, photo_format="auto"):
             else:
                 folder = os.path.dirname(item)
                 pairs.append((item, os.path.join(folder, f"{stem}_colorized{extension}")))
-        elif special_file_kind(item):
-            skipped.append(f"{item}: not a regular file but {special_file_kind(item)}")
+        elif kind := special_file_kind(item):
+            skipped.append(f"{item}: not a regular file but {kind}")
         else:
             raise UserError(f"no such file or folder: {item}")
     if not pairs and not skipped:

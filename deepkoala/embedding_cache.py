@@ -14,14 +14,13 @@ import errno
 import hashlib
 import json
 import os
-import shutil
 import zlib
 
 import h5py
 import keras
 import numpy as np
 
-from deepkoala.atomic import atomic_write, remove_abandoned_partials
+from deepkoala.atomic import atomic_write, remove_abandoned_partials, require_free_space
 from deepkoala.image_files import warn_skipped
 from deepkoala.images import read_rgb_uint8, resize_and_center_crop
 
@@ -163,7 +162,10 @@ def _write_cache(
         OSError: the disk is full (before the build, if the images alone will not fit).
     """
     capacity = len(paths) * views_per_image
-    _check_free_space(path, capacity * image_size * image_size * 3)
+    # Before hours of embedding go into a cache that cannot fit.
+    require_free_space(
+        os.path.dirname(path), capacity * image_size * image_size * 3, "the embedding cache"
+    )
     # No chunk cache: chunks go to disk as they are written, so a full disk
     # fails that write, and the close has only the small metadata to flush.
     file = h5py.File(path, "w", rdcc_nbytes=0)
@@ -185,17 +187,6 @@ def _write_cache(
         except (OSError, RuntimeError):
             _close_emptied(file, path)
         raise
-
-
-def _check_free_space(path, needed):
-    """Refuse a cache that cannot fit before hours of embedding go into it."""
-    free = shutil.disk_usage(os.path.dirname(path)).free
-    if free < needed:
-        raise OSError(
-            errno.ENOSPC,
-            f"No space left on device: the embedding cache needs about {needed / 1e6:.1f} MB "
-            f"and its folder has {free / 1e6:.1f} MB free",
-        )
 
 
 def _close_emptied(file, path):

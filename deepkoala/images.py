@@ -3,13 +3,11 @@
 import os
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from deepkoala import photo_metadata
 from deepkoala.image_files import special_file_kind
 
-# The EXIF tag of the camera's orientation.
-_ORIENTATION = 0x0112
 # Pillow modes whose samples are wider than 8 bits.
 _HIGH_DEPTH_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 
@@ -103,6 +101,25 @@ def _array_pixels(array):
     )
 
 
+def _upright(source):
+    """(the upright PIL image, its name for messages) of a path or a PIL image; None else."""
+    if isinstance(source, (str, os.PathLike)):
+        return open_image(source), os.fspath(source)
+    if isinstance(source, Image.Image):
+        if source.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+            source = ImageOps.exif_transpose(source)  # a copy: the caller's image is kept
+        return source, "the image"
+    return None
+
+
+def _array_or_refused(source):
+    if isinstance(source, np.ndarray):
+        return _array_pixels(source)
+    raise ValueError(
+        f"An image must be a path, a PIL.Image or a numpy array. Received: {type(source).__name__}"
+    )
+
+
 def read_photo(source):
     """`read_pixels(source)` and what the photo carries besides (`photo_metadata.read`).
 
@@ -113,14 +130,10 @@ def read_photo(source):
     >>> read_photo(np.zeros((4, 6), dtype="uint8"))[1] is None
     True
     """
-    if isinstance(source, (str, os.PathLike)):
-        image = open_image(source)
-        return _pil_pixels(image, name=os.fspath(source)), photo_metadata.read(image)
-    if isinstance(source, Image.Image):
-        if source.getexif().get(_ORIENTATION, 1) != 1:
-            source = ImageOps.exif_transpose(source)  # a copy: the caller's image is kept
-        return _pil_pixels(source), photo_metadata.read(source)
-    return read_pixels(source), None
+    upright = _upright(source)
+    if upright is None:
+        return _array_or_refused(source), None
+    return _pil_pixels(*upright), photo_metadata.read(upright[0])
 
 
 def read_pixels(source):
@@ -142,17 +155,8 @@ def read_pixels(source):
     >>> read_pixels(np.zeros((4, 6), dtype="uint8")).dtype
     dtype('uint8')
     """
-    if isinstance(source, (str, os.PathLike)):
-        return _pil_pixels(open_image(source), name=os.fspath(source))
-    if isinstance(source, Image.Image):
-        if source.getexif().get(_ORIENTATION, 1) != 1:
-            source = ImageOps.exif_transpose(source)  # a copy: the caller's image is kept
-        return _pil_pixels(source)
-    if isinstance(source, np.ndarray):
-        return _array_pixels(source)
-    raise ValueError(
-        f"An image must be a path, a PIL.Image or a numpy array. Received: {type(source).__name__}"
-    )
+    upright = _upright(source)
+    return _array_or_refused(source) if upright is None else _pil_pixels(*upright)
 
 
 def read_image(source):

@@ -14,10 +14,8 @@ import dataclasses
 import io
 
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import ExifTags, Image, ImageCms
 
-# The EXIF tag of the camera's orientation (1: upright).
-_ORIENTATION = 0x0112
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 # Output formats and what they hold.
 _HOLDS_ALPHA = {"PNG", "TIFF", "WEBP"}
@@ -59,8 +57,9 @@ def _upright_exif(image):
     exif = image.getexif()
     if not len(exif):
         return None
-    if exif.get(_ORIENTATION, 1) != 1:
-        exif[_ORIENTATION] = 1
+    # 1: upright, as the pixels are turned on reading.
+    if exif.get(ExifTags.Base.Orientation, 1) != 1:
+        exif[ExifTags.Base.Orientation] = 1
     return exif.tobytes()
 
 

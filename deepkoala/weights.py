@@ -9,7 +9,6 @@ other is downloaded once into `$DEEPKOALA_HOME/weights` from
 weight files safely, in float32 or float16 (`save_weights`).
 """
 
-import errno
 import os
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from deepkoala.atomic import atomic_write
+from deepkoala.atomic import atomic_write, require_free_space
 from deepkoala.download import fetch
 from deepkoala.paths import deepkoala_home
 
@@ -86,12 +85,7 @@ def save_weights(model, path, float16=False):
         full = os.path.join(scratch, "full.weights.h5")
         # Room for the arrays twice (the float16 copy) and HDF5's own records.
         needed = 2 * sum(int(np.prod(w.shape)) * 4 for w in model.weights) + (1 << 20)
-        if shutil.disk_usage(scratch).free < needed:
-            raise OSError(
-                errno.ENOSPC,
-                f"No space left on device: writing {path} needs about {needed / 1e6:.1f} MB "
-                f"in the temporary folder {scratch}",
-            )
+        require_free_space(scratch, needed, f"writing {path} (through the temporary folder)")
         model.save_weights(full)
         if float16:
             half = os.path.join(scratch, "half.weights.h5")

@@ -182,7 +182,7 @@ def test_a_fifo_or_a_device_is_named_as_not_a_regular_file_and_skipped(tmp_path,
 
 def _train_process(home, photos, out, check_space=True):
     """`deepkoala train` on the tiny backbone with its cache under `home`, in a process."""
-    patch = "" if check_space else "deepkoala.embedding_cache._check_free_space = print; "
+    patch = "" if check_space else "deepkoala.embedding_cache.require_free_space = print; "
     code = (
         "import sys, tests.helpers, deepkoala.embedding_cache; " + patch + "from deepkoala "
         "import cli; sys.exit(cli.main(sys.argv[1:]))"
