@@ -26,6 +26,18 @@ def check_positive_number(name, value):
     return value
 
 
+def check_non_negative_number(name, value):
+    """Return `value` if it is a finite number >= 0, else raise a `ValueError` naming it."""
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return value
+
+
 def check_filters(name, filters, length):
     """Return `filters` as a tuple of `length` positive integers, or raise."""
     if (

@@ -22,6 +22,22 @@ def _positive_int(text):
     return value
 
 
+def _holdout_count(text):
+    if text == "auto":
+        return text
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be "auto" or a count of photos, got {text}')
+    return value or None
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def _positive_float(text):
     value = float(text)
     if not value > 0:
@@ -124,6 +140,13 @@ def build_parser():
         "model's own, 1 for the bundled preset)",
     )
     colorize.add_argument(
+        "--uncertainty-fade",
+        type=_non_negative_float,
+        metavar="K",
+        help="fade colors toward gray where the model is torn between hues: 0 never, 1 "
+        "(measured in docs/quality.md) ... (default: the model's own)",
+    )
+    colorize.add_argument(
         "--hint",
         action="append",
         metavar="X,Y,COLOR",
@@ -207,6 +230,20 @@ def build_parser():
     )
     train.add_argument(
         "--checkpoint-dir", help="save every epoch here; run again to resume after a crash"
+    )
+    train.add_argument(
+        "--holdout",
+        type=_holdout_count,
+        default="auto",
+        metavar="N",
+        help="fine-tuning: photos kept out to score it, by name (default: a fifth, at most "
+        "20; 0: none)",
+    )
+    train.add_argument(
+        "--keep-last",
+        action="store_true",
+        help="fine-tuning: keep the last epoch's weights even when the holdout scores them "
+        "worse than the preset's",
     )
 
     evaluate = commands.add_parser(
@@ -413,8 +450,8 @@ def run_colorize(args):
     todo = [(path, target) for path, target in todo if target.endswith(_PHOTO_EXTENSIONS)]
     hints = _cli_hints(args, pairs, len(todo))
     colorizer = Colorizer.from_preset(args.weights or args.preset or _default_preset(args))
-    if args.saturation is not None:
-        colorizer.set_decoding(saturation=args.saturation)
+    decoding = {"saturation": args.saturation, "uncertainty_fade": args.uncertainty_fade}
+    colorizer.set_decoding(**{k: v for k, v in decoding.items() if v is not None})
     written, renamed = 0, {}
     if todo:
         progress = keras.utils.Progbar(len(todo), unit_name="image")
@@ -520,7 +557,7 @@ def run_train(args):
             image_size=args.size,
             loss=args.loss,
         )
-    colorizer.fit(
+    history = colorizer.fit(
         args.folder,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -530,7 +567,11 @@ def run_train(args):
         checkpoint_dir=args.checkpoint_dir,
         views_per_image=args.views_per_image,
         verbose=2,
+        holdout=args.holdout,
+        keep_last=args.keep_last,
     )
+    if history.holdout is not None:
+        print(_holdout_summary(history.holdout))
     try:
         colorizer.save(args.out)
     except OSError as error:
@@ -538,6 +579,23 @@ def run_train(args):
         raise OSError(f"cannot write {args.out}: {error.strerror or error}") from None
     print(f"Saved {args.out}")
     return 0
+
+
+def _holdout_summary(report):
+    """The fine-tune's before/after lines, from `History.holdout`."""
+    before, after = report["before"]["psnr"], report["after"]["psnr"]
+    lines = [
+        f"holdout: {report['photos']} photo(s); before: {before:.2f} dB, after: {after:.2f} dB "
+        f"(gray {report['gray']['psnr']:.2f})"
+    ]
+    if report["kept_epoch"]:
+        lines.append(f"kept the weights of epoch {report['kept_epoch']}")
+    else:
+        lines.append(
+            "no epoch beat the starting weights on the holdout: kept them "
+            "(--keep-last keeps the last epoch's)"
+        )
+    return "\n".join(lines)
 
 
 def run_evaluate(args):

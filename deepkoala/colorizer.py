@@ -60,6 +60,9 @@ class Colorizer(keras.Model):
         saturation (float): scale the predicted a*b* (above 1 more vivid).
         guided (bool): the head also takes hints and a reference's colors
             (inputs [lightness, hints, color_histogram]; `deepkoala.guided_head`).
+        uncertainty_fade (float): classification: fade colors toward gray
+            where the predicted colors spread over opposite hues (0: never;
+            `deepkoala.layers.AnnealedMean`).
         **kwargs (Any): `name` and `trainable`, as for any `keras.Model`.
 
     Example:
@@ -75,7 +78,7 @@ class Colorizer(keras.Model):
         dtype_policy=settings.DTYPE_POLICY, loss=settings.LOSS, temperature=settings.TEMPERATURE,
         mid_level_features=settings.MID_LEVEL_FEATURES,
         edge_aware_chroma=settings.EDGE_AWARE_CHROMA, saturation=settings.SATURATION,
-        guided=settings.GUIDED, **kwargs,
+        guided=settings.GUIDED, uncertainty_fade=settings.UNCERTAINTY_FADE, **kwargs,
     ):  # fmt: skip
         # The constructor's own arguments, by name (the first statement, so
         # locals() holds nothing else).
@@ -98,8 +101,14 @@ class Colorizer(keras.Model):
         self._settings = config
         # Built on demand, out of Keras' tracking (a tracked model would be saved).
         self._untracked = types.SimpleNamespace(
-            backbone_is_imagenet=backbone_weights == "imagenet", embedder=None, trainer=None
-        )
+            backbone_is_imagenet=backbone_weights == "imagenet", embedder=None, trainer=None,
+            pretrained=False,
+        )  # fmt: skip
+
+    @property
+    def pretrained(self):
+        """bool: The head's weights came from a preset or a file (so `fit` fine-tunes)."""
+        return self._untracked.pretrained
 
     @property
     def image_size(self):
@@ -124,8 +133,8 @@ class Colorizer(keras.Model):
         """Change decoding settings in place, without rebuilding the network.
 
         Args:
-            **decoding (Any): `temperature`, `edge_aware_chroma` or `saturation`
-                (see the class); they are saved with the colorizer.
+            **decoding (Any): `temperature`, `edge_aware_chroma`, `saturation` or
+                `uncertainty_fade` (see the class); saved with the colorizer.
 
         Returns:
             Colorizer: this colorizer.
@@ -135,9 +144,12 @@ class Colorizer(keras.Model):
         """
         decoding = settings.check_decoding(**decoding)
         self._settings.update(decoding)
-        if "temperature" in decoding and settings.classifies(self._settings["loss"]):
-            self.head.get_layer("annealed_mean").temperature = decoding["temperature"]
-            # A traced prediction holds the old temperature as a constant.
+        in_network = {"temperature", "uncertainty_fade"} & set(decoding)
+        if in_network and settings.classifies(self._settings["loss"]):
+            annealed_mean = self.head.get_layer("annealed_mean")
+            for name in in_network:
+                setattr(annealed_mean, name, decoding[name])
+            # A traced prediction holds the old values as constants.
             self.make_predict_function(force=True)
         return self
 
@@ -311,13 +323,16 @@ class Colorizer(keras.Model):
         self, data, epochs=1, batch_size=settings.FIT_BATCH_SIZE, validation_split=0.0,
         callbacks=None, verbose="auto", learning_rate=settings.LEARNING_RATE, shuffle=True,
         augment=True, stored_size=None, cache_dir=None, checkpoint_dir=None, distribution=None,
-        seed=None, views_per_image=1, ema_momentum=None,
+        seed=None, views_per_image=1, ema_momentum=None, holdout="auto", keep_last=False,
     ):  # fmt: skip
         """Train (or fine-tune) the head on color images (`deepkoala.training.Trainer`).
 
         Each photo's views are cached once with their backbone embedding
         (HDF5), so later epochs and fits never run the backbone; unreadable
-        files are skipped and named in one warning. See `docs/training.md`.
+        files are skipped and named in one warning. Fine-tuning a trained
+        colorizer (`pretrained`) keeps a few photos out, scores them before
+        and after each epoch, stops when they stop improving and ends with the
+        best weights seen (`deepkoala.holdout`). See `docs/training.md`.
 
         Args:
             data (str | os.PathLike | list | numpy.ndarray): a folder, paths or RGB arrays.
@@ -336,9 +351,16 @@ class Colorizer(keras.Model):
             seed (int | None): seed of shuffling and augmentation.
             views_per_image (int): views cached per photo, at several scales.
             ema_momentum (float | None): finish with a moving average (e.g. 0.99).
+            holdout (str | int | None): photos kept out to score the fine-tune:
+                "auto" (a fifth, by name, when `pretrained`), a count, or None.
+            keep_last (bool): keep the last epoch's weights even when the
+                holdout scored them worse than the best (or the starting) ones.
 
         Returns:
-            keras.callbacks.History: the Keras history.
+            keras.callbacks.History: the Keras history; its `holdout` is the
+                report of the held-out photos ("photos", "gray", "before",
+                "after", "epochs", "kept_epoch": 0 when the starting weights
+                stayed) or None.
 
         Raises:
             FloatingPointError: the loss became NaN (checkpoints keep the last epoch).
@@ -398,7 +420,9 @@ class Colorizer(keras.Model):
         >>> colorizer = Colorizer.from_preset("koala-lite0")  # doctest: +SKIP
         >>> colorizer = Colorizer.from_preset("my_preset/")  # doctest: +SKIP
         """
-        return saving.from_preset(cls, preset, sha256=sha256, verbose=verbose)
+        colorizer = saving.from_preset(cls, preset, sha256=sha256, verbose=verbose)
+        colorizer._untracked.pretrained = True
+        return colorizer
 
     def save_to_preset(self, folder, float16=False):
         """Save as a preset folder (the bundled presets' format), atomically.
@@ -454,4 +478,6 @@ class Colorizer(keras.Model):
         Example:
         >>> colorizer = Colorizer.load("mine.keras")  # doctest: +SKIP
         """
-        return saving.load(cls, path)
+        colorizer = saving.load(cls, path)
+        colorizer._untracked.pretrained = True
+        return colorizer

@@ -64,26 +64,59 @@ def evaluate(
     paths = resolve_image_paths(data)
     if limit is not None:
         paths = paths[: check_positive_int("limit", limit)]
-    totals = {"deepkoala": [], "gray": [], "original": []}
+    totals = _new_totals()
     skipped = []
     progress = keras.utils.Progbar(len(paths), unit_name="image") if verbose else None
     for start in range(0, len(paths), batch_size):
         batch = paths[start : start + batch_size]
         images, failures = read_each(batch, read_rgb_uint8)
         skipped.extend(path for path, failure in zip(batch, failures, strict=True) if failure)
-        originals = [image for image in images if image is not None]
-        outputs = colorizer.colorize(
-            originals, batch_size=batch_size, image_size=image_size, verbose=0
-        )
-        for original, output in zip(originals, outputs, strict=True):
-            totals["deepkoala"].append(_scores(original, np.asarray(output)))
-            totals["gray"].append(_scores(original, gray_baseline(original)))
-            totals["original"].append(metrics.colorfulness(original))
+        readable = [image for image in images if image is not None]
+        _add_scores(totals, colorizer, readable, image_size, batch_size)
         if progress is not None:
             progress.update(min(start + batch_size, len(paths)))
     warn_skipped(skipped)
     if not totals["original"]:
         raise ValueError(f"No readable image to evaluate in {data!r}.")
+    return _report(totals)
+
+
+def score_images(colorizer, images, image_size=None, batch_size=COLORIZE_BATCH_SIZE):
+    """`evaluate`'s report for photos already in memory (uint8 RGB arrays).
+
+    Args:
+        colorizer (deepkoala.Colorizer): a `Colorizer`.
+        images (list[numpy.ndarray]): at least one (H, W, 3) uint8 photo.
+        image_size (int | None): the network's working size; default the colorizer's.
+        batch_size (int): images colorized at once.
+
+    Returns:
+        dict: as `evaluate`'s.
+
+    Example:
+    >>> report = score_images(colorizer, [read_rgb_uint8("photo.jpg")])  # doctest: +SKIP
+    >>> report["deepkoala"]["psnr"] - report["gray"]["psnr"]  # doctest: +SKIP
+    """
+    if not len(images):
+        raise ValueError("`images` must hold at least one photo. Received: images=[]")
+    totals = _new_totals()
+    _add_scores(totals, colorizer, list(images), image_size, batch_size)
+    return _report(totals)
+
+
+def _new_totals():
+    return {"deepkoala": [], "gray": [], "original": []}
+
+
+def _add_scores(totals, colorizer, originals, image_size, batch_size):
+    outputs = colorizer.colorize(originals, batch_size=batch_size, image_size=image_size, verbose=0)
+    for original, output in zip(originals, outputs, strict=True):
+        totals["deepkoala"].append(_scores(original, np.asarray(output)))
+        totals["gray"].append(_scores(original, gray_baseline(original)))
+        totals["original"].append(metrics.colorfulness(original))
+
+
+def _report(totals):
     report = {"images": len(totals["original"])}
     for name in ("deepkoala", "gray"):
         report[name] = {key: float(np.mean([s[key] for s in totals[name]])) for key in _COMPARED}

@@ -5,11 +5,12 @@ safe mode once `deepkoala` is imported.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from deepkoala import chroma_bins, color
-from deepkoala.argument_checks import check_positive_number
-from deepkoala.settings import TEMPERATURE
+from deepkoala.argument_checks import check_non_negative_number, check_positive_number
+from deepkoala.settings import TEMPERATURE, UNCERTAINTY_FADE
 
 
 @keras.saving.register_keras_serializable(package="deepkoala")
@@ -145,8 +146,15 @@ class AnnealedMean(keras.layers.Layer):
     mean (muted, like regression); towards 0 it becomes the most likely bin
     (vivid, but patchy); 0.38 is the paper's compromise.
 
+    Annealing picks a side where the network is torn between distant colors
+    (a sky blue or orange), and a confident wrong hue costs more than a pale
+    one. With `uncertainty_fade` k > 0 the color is scaled by R**k, where R
+    = |E[ab]| / E[|ab|] under the plain softmax: 1 when the likely colors
+    share one hue, towards 0 when they point in opposite directions.
+
     Args:
         temperature (float): a positive number.
+        uncertainty_fade (float): k >= 0; 0 never fades.
 
     Example:
     >>> import numpy as np
@@ -154,21 +162,34 @@ class AnnealedMean(keras.layers.Layer):
     (1, 2, 2, 2)
     """
 
-    def __init__(self, temperature=TEMPERATURE, **kwargs):
+    def __init__(self, temperature=TEMPERATURE, uncertainty_fade=UNCERTAINTY_FADE, **kwargs):
         kwargs.setdefault("dtype", "float32")  # a softmax over 484 bins needs it
         super().__init__(**kwargs)
         self.temperature = check_positive_number("temperature", temperature)
+        self.uncertainty_fade = check_non_negative_number("uncertainty_fade", uncertainty_fade)
 
     def call(self, logits):
-        probability = ops.softmax(ops.cast(logits, "float32") / self.temperature, axis=-1)
-        centers = ops.convert_to_tensor(chroma_bins.bin_centers() / color.AB_SCALE)
-        return ops.matmul(probability, centers)
+        logits = ops.cast(logits, "float32")
+        centers = chroma_bins.bin_centers() / color.AB_SCALE
+        annealed = ops.matmul(ops.softmax(logits / self.temperature, axis=-1), centers)
+        if not self.uncertainty_fade:
+            return annealed
+        plain = ops.softmax(logits, axis=-1)
+        resultant = ops.norm(ops.matmul(plain, centers), axis=-1, keepdims=True)
+        spread = ops.matmul(plain, np.linalg.norm(centers, axis=-1, keepdims=True))
+        # Both vanish together only where every likely color is gray.
+        concentration = resultant / ops.maximum(spread, 1e-6)
+        return annealed * concentration**self.uncertainty_fade
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], 2)
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature}
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "uncertainty_fade": self.uncertainty_fade,
+        }
 
 
 @keras.saving.register_keras_serializable(package="deepkoala")

@@ -14,6 +14,7 @@ from deepkoala.settings import (
     FUSION_FILTERS,
     HINT_CHANNELS,
     TEMPERATURE,
+    UNCERTAINTY_FADE,
 )
 
 
@@ -26,6 +27,7 @@ def colorization_head(
     temperature=TEMPERATURE,
     mid_level_channels=None,
     guided=False,
+    uncertainty_fade=UNCERTAINTY_FADE,
 ):
     """The trainable part: (scaled lightness, embedding) -> a*b* / 128.
 
@@ -42,6 +44,7 @@ def colorization_head(
             that classifies each pixel's color, decoded by the annealed
             mean at `temperature`.
         temperature (float): the annealed mean's temperature (classification only).
+        uncertainty_fade (float): the annealed mean's (classification only).
         mid_level_channels (int | None): None, or the channels of the backbone's
             mid-level feature map, a third input fused with the embedding
             (see `deepkoala.blocks.fusion`).
@@ -82,7 +85,7 @@ def colorization_head(
         inputs += [hints, histogram]
         chroma = guide_block([chroma, hints, histogram])
     if chroma_bins is not None:
-        chroma = AnnealedMean(temperature, name="annealed_mean")(chroma)
+        chroma = AnnealedMean(temperature, uncertainty_fade, name="annealed_mean")(chroma)
         # Bilinear x4 to the input's grid. Not UpSampling2D: in a TensorFlow
         # graph traced for any size (a second working size) it fails.
         chroma = ResizeToGrid(dtype="float32", name="chroma_upsample")([chroma, lightness])
@@ -125,8 +128,8 @@ def deep_koalarization(
             color_histogram].
         name (str): the model's name.
         **head_arguments (Any): `colorization_head`'s `encoder_filters`,
-            `fusion_filters`, `decoder_filters`, `chroma_bins` and
-            `temperature`; the default widths are the paper's (6,573,794
+            `fusion_filters`, `decoder_filters`, `chroma_bins`, `temperature`
+            and `uncertainty_fade`; the default widths are the paper's (6,573,794
             trainable parameters with a 1000-class backbone).
 
     Example:

@@ -16,6 +16,7 @@ import os
 from deepkoala.argument_checks import (
     check_filters,
     check_image_size,
+    check_non_negative_number,
     check_positive_int,
     check_positive_number,
 )
@@ -46,7 +47,10 @@ LOSS = "mse"
 TEMPERATURE = 0.38
 EDGE_AWARE_CHROMA = False
 SATURATION = 1.0
-DECODING_SETTINGS = ("temperature", "edge_aware_chroma", "saturation")
+# Fade a pixel's color toward gray as its predicted colors spread over
+# different hues (`deepkoala.layers.AnnealedMean`); 0 never fades.
+UNCERTAINTY_FADE = 0.0
+DECODING_SETTINGS = ("temperature", "edge_aware_chroma", "saturation", "uncertainty_fade")
 
 # Batches: photos colorized at once, and training images per step.
 COLORIZE_BATCH_SIZE = 8
@@ -100,10 +104,10 @@ def check_backbone_weights(backbone_weights):
 
 
 def check_decoding(**decoding):
-    """The decoding settings given, checked: `temperature`, `edge_aware_chroma`, `saturation`.
+    """The decoding settings given, checked (`DECODING_SETTINGS`).
 
     Args:
-        **decoding (Any): any of the three, by name.
+        **decoding (Any): any of them, by name.
 
     Returns:
         dict: the same settings, checked.
@@ -122,6 +126,7 @@ def check_decoding(**decoding):
         "temperature": check_positive_number,
         "edge_aware_chroma": _check_flag,
         "saturation": check_positive_number,
+        "uncertainty_fade": check_non_negative_number,
     }
     return {name: checks[name](name, value) for name, value in decoding.items()}
 
@@ -140,6 +145,7 @@ def checked_config(
     edge_aware_chroma=EDGE_AWARE_CHROMA,
     saturation=SATURATION,
     guided=GUIDED,
+    uncertainty_fade=UNCERTAINTY_FADE,
 ):
     """`Colorizer`'s arguments, checked, as its config dict (see `Colorizer` for each).
 
@@ -179,7 +185,10 @@ def checked_config(
             f"Received: dtype_policy={dtype_policy!r}"
         )
     decoding = check_decoding(
-        temperature=temperature, edge_aware_chroma=edge_aware_chroma, saturation=saturation
+        temperature=temperature,
+        edge_aware_chroma=edge_aware_chroma,
+        saturation=saturation,
+        uncertainty_fade=uncertainty_fade,
     )
     return {
         "backbone": backbone,
@@ -195,4 +204,5 @@ def checked_config(
         "edge_aware_chroma": decoding["edge_aware_chroma"],
         "saturation": decoding["saturation"],
         "guided": guided,
+        "uncertainty_fade": decoding["uncertainty_fade"],
     }

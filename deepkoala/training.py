@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 
 import keras
 import numpy as np
@@ -23,6 +24,15 @@ from deepkoala import chroma_bins, settings
 from deepkoala.argument_checks import check_positive_int, check_positive_number
 from deepkoala.atomic import atomic_write, remove_abandoned_partials
 from deepkoala.averaged_weights import AveragedWeights
+from deepkoala.holdout import (
+    MIN_TRAINING_PHOTOS,
+    Holdout,
+    holdout_size,
+    split_holdout,
+    warn_unless_improved,
+)
+from deepkoala.image_files import resolve_image_paths, warn_skipped
+from deepkoala.images import read_each, read_rgb_uint8
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.losses import ChromaCrossEntropy, RebalancedChromaMSE, chroma_mse
 from deepkoala.paths import deepkoala_home
@@ -153,6 +163,40 @@ def _check_fit_arguments(
         )
 
 
+def _take_holdout(data, holdout, pretrained):
+    """(training data, held-out photos as uint8 RGB arrays or None) for `fit`'s `holdout`."""
+    if not (holdout in ("auto", None) or (isinstance(holdout, int) and holdout >= 0)):
+        raise ValueError(
+            f'`holdout` must be "auto", None or a count of photos. Received: holdout={holdout!r}'
+        )
+    if holdout is None or holdout == 0 or (holdout == "auto" and not pretrained):
+        return data, None
+    if isinstance(data, np.ndarray):
+        names = [str(index) for index in range(len(data))]
+    else:
+        names = resolve_image_paths(data)
+    count = holdout_size(len(names)) if holdout == "auto" else holdout
+    if not count:
+        warnings.warn(
+            f"No holdout: {len(names)} photos (fine-tuning keeps some out to score it "
+            f"from {MIN_TRAINING_PHOTOS + 1} on); the fine-tune is not checked.",
+            stacklevel=3,
+        )
+        return data, None
+    if count > len(names) - 1:
+        raise ValueError(
+            f"`holdout` must leave photos to train on: {len(names)} photos. "
+            f"Received: holdout={holdout!r}"
+        )
+    training, held = split_holdout(names, count)
+    if isinstance(data, np.ndarray):
+        return data[[int(name) for name in training]], [data[int(name)] for name in held]
+    images, failures = read_each(held, read_rgb_uint8)
+    warn_skipped([path for path, failure in zip(held, failures, strict=True) if failure])
+    readable = [image for image in images if image is not None]
+    return training, readable or None
+
+
 class Trainer:
     """Trains one colorizer's head; keeps its compiled training model between fits.
 
@@ -175,12 +219,13 @@ class Trainer:
     def fit(
         self, data, epochs, batch_size, validation_split, callbacks, verbose, learning_rate,
         shuffle, augment, stored_size, cache_dir, checkpoint_dir, distribution, seed,
-        views_per_image, ema_momentum,
+        views_per_image, ema_momentum, holdout, keep_last,
     ):  # fmt: skip
         """Train the head on color images; the arguments (and defaults) are `Colorizer.fit`'s.
 
         Returns:
-            keras.callbacks.History: the Keras history.
+            keras.callbacks.History: the Keras history, with `holdout`: the
+                `Holdout` callback's report (None without a holdout).
 
         Example:
         >>> history = trainer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
@@ -196,6 +241,7 @@ class Trainer:
                 f"`stored_size` must be an integer >= image_size ({image_size}). "
                 f"Received: stored_size={stored_size!r}"
             )
+        data, holdout_images = _take_holdout(data, holdout, colorizer.pretrained)
         # The average goes into the model first, so the callbacks after it see it.
         averaging = [] if ema_momentum is None else [AveragedWeights()]
         guards = [StopOnNaN()]
@@ -228,18 +274,26 @@ class Trainer:
                 # Rarity weights of the colors of the training images.
                 bin_weights = chroma_bins.rebalancing_weights(training_data.ab_histogram(train))
             trainer = self if distribution is None else self._twin_under(distribution)
+            scoring = []
+            if holdout_images:
+                scoring = [Holdout(trainer.colorizer, holdout_images, keep_last=keep_last)]
             try:
                 with contextlib.nullcontext() if distribution is None else distribution.scope():
                     model = trainer.training_model(
                         learning_rate, head_loss(loss_name, bin_weights), ema_momentum
                     )
-                    return model.fit(
+                    history = model.fit(
                         batches,
                         validation_data=validation,
                         epochs=epochs,
-                        callbacks=[*averaging, *(callbacks or []), *guards],
+                        callbacks=[*averaging, *scoring, *(callbacks or []), *guards],
                         verbose=verbose,
                     )
+                    history.holdout = scoring[0].report if scoring else None
+                    if history.holdout and "after" in history.holdout:
+                        # At the caller of Colorizer.fit.
+                        warn_unless_improved(history.holdout, stacklevel=3)
+                    return history
             finally:
                 if trainer is not self:
                     colorizer.head.set_weights(trainer.colorizer.head.get_weights())

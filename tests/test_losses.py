@@ -56,6 +56,31 @@ def test_annealed_mean_goes_from_mean_to_mode_as_temperature_falls():
         AnnealedMean(-1.0)
 
 
+def test_uncertainty_fade_pales_only_colors_torn_between_opposite_hues():
+    def logits_on(*colors, blue_lead=0.0):
+        logits = np.full((1, 1, 1, chroma_bins.BIN_COUNT), -20.0, np.float32)
+        for ab in colors:
+            logits[..., int(chroma_bins.bin_index(np.array(ab)))] = 1.0 + blue_lead * (ab[1] < 0)
+        return logits
+
+    def decode(logits, fade):
+        return np.asarray(AnnealedMean(0.38, fade)(logits))[0, 0, 0] * color.AB_SCALE
+
+    sure = logits_on([-20.0, -40.0])  # one blue
+    np.testing.assert_allclose(decode(sure, 2.0), decode(sure, 0.0), rtol=1e-4)
+    near = logits_on([-20.0, -40.0], [-30.0, -40.0])  # two blues: one hue
+    assert np.linalg.norm(decode(near, 1.0)) > 0.95 * np.linalg.norm(decode(near, 0.0))
+    torn = logits_on([-20.0, -40.0], [20.0, 40.0], blue_lead=1.0)  # blue, or orange
+    unfaded, faded = decode(torn, 0.0), decode(torn, 1.0)
+    assert np.linalg.norm(unfaded) > 25  # annealing picks blue
+    assert np.linalg.norm(faded) < 0.6 * np.linalg.norm(unfaded)
+    assert np.dot(faded, unfaded) > 0  # the same hue, paler
+    config = AnnealedMean(0.3, 1.5).get_config()
+    assert AnnealedMean.from_config(config).uncertainty_fade == 1.5
+    with pytest.raises(ValueError, match="uncertainty_fade=-1"):
+        AnnealedMean(0.38, -1)
+
+
 def test_losses_are_zero_or_minimal_for_the_true_colors():
     rgb = striped_images(2, size=16).astype(np.float32)
     chroma = np.asarray(color.rgb_to_lab(rgb / 255.0))[..., 1:] / color.AB_SCALE

@@ -121,6 +121,7 @@ def test_colorizer_config_round_trip():
         "edge_aware_chroma",
         "saturation",
         "guided",
+        "uncertainty_fade",
     }
     rebuilt = Colorizer.from_config(json.loads(json.dumps(config)))
     assert rebuilt.get_config() == config
@@ -237,3 +238,10 @@ def test_set_decoding_changes_the_colorizer_in_place_as_a_rebuilt_one_would():
     with pytest.raises(ValueError, match="image_size=64"):
         colorizer.set_decoding(image_size=64)  # not a decoding setting
     assert colorizer.get_config()["saturation"] == 1.3  # a refused change changes nothing
+    colorizer.set_decoding(uncertainty_fade=2.0)
+    faded = colorizer.predict_chroma(lightness)
+    assert colorizer.get_config()["uncertainty_fade"] == 2.0
+    assert np.all(np.abs(faded) <= np.abs(after) + 1e-6)  # only ever paler
+    rebuilt = Colorizer.from_config(colorizer.get_config())
+    rebuilt.set_weights(colorizer.get_weights())
+    np.testing.assert_allclose(rebuilt.predict_chroma(lightness), faded, atol=1e-4)

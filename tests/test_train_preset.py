@@ -215,6 +215,18 @@ def test_leave_one_source_out_scores_each_source_with_a_head_trained_without_it(
         assert row["photos"] == {"a": 4, "b": 5}[row["fold"]]  # both splits of the source
         assert row["psnr_over_gray"] == round(row["psnr"] - row["gray_psnr"], 3)
     assert result["worst_source"] in ("a", "b") and "mean_psnr_over_gray" in result
+    # The same fold models, scored again with another decoding: no training.
+    monkeypatch.setattr(loso.train_preset, "main", lambda argv: pytest.fail("trained again"))
+    loso.main(
+        [str(data), "--out-dir", str(out), "--folds", "a", "b", "--score-only",
+         "--uncertainty-fade", "2", "--table", "faded.json"]
+    )  # fmt: skip
+    faded = json.loads((out / "faded.json").read_text())
+    assert faded["decoding"] == {"uncertainty_fade": 2.0}
+    for row, before in zip(faded["rows"], result["rows"], strict=True):
+        assert row["photos"] == before["photos"] and row["gray_psnr"] == before["gray_psnr"]
+        assert row["colorfulness_share"] <= before["colorfulness_share"] + 1e-3  # only paler
+    assert (out / "a" / "a-left-out-faded.json").is_file()
     (data / "manifest.csv").write_text(
         (data / "manifest.csv").read_text().replace("pkg-a", "darknet")
     )

@@ -3,6 +3,8 @@
 Usage:
     python tools/leave_one_source_out.py DATA --out-dir runs/loso [--steps 450]
         [--folds gcompris scratch ...] [TRAIN_PRESET OPTIONS ...]
+    python tools/leave_one_source_out.py DATA --out-dir runs/loso --score-only \
+        --uncertainty-fade 1 [--saturation 1.1] --table loso-fade1.json
 
 DATA is the folder of tools/make_demo_dataset.py. For each fold, a head is
 trained by tools/train_preset.py on the training photos of every other
@@ -13,6 +15,10 @@ table, one row per source and their mean, is printed and written to
 `OUT_DIR/leave-one-source-out.json`; each fold's model, training record and
 report stay in `OUT_DIR/<fold>/`. Sources with too few photos to score
 alone always train. The reserved evaluation packages must not be in DATA.
+
+`--score-only` scores the fold models already in OUT_DIR again, with other
+decoding settings (`--uncertainty-fade`, `--saturation`, `--temperature`):
+levers of decoding need no retraining.
 """
 
 import argparse
@@ -88,7 +94,19 @@ def main(argv=None):
         action="store_true",
         help="score with edge-aware chroma upsampling (the bundled preset's decoding)",
     )
+    parser.add_argument("--score-only", action="store_true", help="score the fold models again")
+    parser.add_argument("--uncertainty-fade", type=float, help="score with this decoding")
+    parser.add_argument("--saturation", type=float, help="score with this decoding")
+    parser.add_argument(
+        "--table", default="leave-one-source-out.json", help="the table's file in OUT_DIR"
+    )
     args, recipe = parser.parse_known_args(argv)
+    decoding = {"edge_aware_chroma": True} if args.edge_aware else {}
+    for name in ("uncertainty_fade", "saturation"):
+        if getattr(args, name) is not None:
+            decoding[name] = getattr(args, name)
+    if args.score_only and "--temperature" in recipe:
+        decoding["temperature"] = float(recipe[recipe.index("--temperature") + 1])
     rows = _manifest(args.data)
     training_packages = {row["package"] for row in rows if row["split"] == "train"}
     table = []
@@ -96,24 +114,27 @@ def main(argv=None):
         left_out = FOLDS[fold]
         print(f"fold {number}/{len(args.folds)}: {fold} left out", flush=True)
         folder = os.path.join(args.out_dir, fold)
-        train_preset.main(
-            [args.data, "--name", fold, "--out-dir", folder, "--steps", str(args.steps),
-             "--packages", *sorted(training_packages - set(left_out)), *recipe]
-        )  # fmt: skip
+        if not args.score_only:
+            train_preset.main(
+                [args.data, "--name", fold, "--out-dir", folder, "--steps", str(args.steps),
+                 "--packages", *sorted(training_packages - set(left_out)), *recipe]
+            )  # fmt: skip
         colorizer = Colorizer.load(os.path.join(folder, f"{fold}.keras"))
-        if args.edge_aware:
-            colorizer.set_decoding(edge_aware_chroma=True)
+        colorizer.set_decoding(**decoding)
         photos = [
             os.path.join(args.data, row["path"]) for row in rows if row["package"] in left_out
         ]
         report = evaluate(colorizer, photos, verbose=0)
-        with open(os.path.join(folder, f"{fold}-left-out.json"), "w") as file:
+        report_name = f"{fold}-left-out.json"
+        if args.score_only:
+            report_name = f"{fold}-left-out-{os.path.splitext(args.table)[0]}.json"
+        with open(os.path.join(folder, report_name), "w") as file:
             json.dump(report, file, indent=1)
         table.append(_row(fold, left_out, report))
         print(json.dumps(table[-1]), flush=True)
-    result = {"steps": args.steps, "recipe": recipe, "edge_aware": args.edge_aware}
+    result = {"steps": args.steps, "recipe": recipe, "decoding": decoding}
     result.update(rows=table, **_summary(table))
-    with open(os.path.join(args.out_dir, "leave-one-source-out.json"), "w") as file:
+    with open(os.path.join(args.out_dir, args.table), "w") as file:
         json.dump(result, file, indent=1)
     print(json.dumps({key: value for key, value in result.items() if key != "rows"}))
     return 0
