@@ -324,6 +324,7 @@ class Colorizer(keras.Model):
         callbacks=None, verbose="auto", learning_rate=settings.LEARNING_RATE, shuffle=True,
         augment=True, stored_size=None, cache_dir=None, checkpoint_dir=None, distribution=None,
         seed=None, views_per_image=1, ema_momentum=None, holdout="auto", keep_last=False,
+        photo_weights=None,
     ):  # fmt: skip
         """Train (or fine-tune) the head on color images (`deepkoala.training.Trainer`).
 
@@ -355,6 +356,10 @@ class Colorizer(keras.Model):
                 "auto" (a fifth, by name, when `pretrained`), a count, or None.
             keep_last (bool): keep the last epoch's weights even when the
                 holdout scored them worse than the best (or the starting) ones.
+            photo_weights (callable | None): `photo_weights(path)` (an array's
+                row number for arrays) is a photo's sampling weight >= 0: each
+                epoch draws its views in proportion, with replacement (e.g. to
+                balance sources); None: every view once per epoch.
 
         Returns:
             keras.callbacks.History: the Keras history; its `holdout` is the

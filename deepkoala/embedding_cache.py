@@ -36,14 +36,17 @@ class ImageStore:
     (several views of one photo share it), so that a validation split never
     separates views of one photo; default: every item is its own photo.
     `mid_level` (N, h, w, C) float16 holds the backbone's mid-level feature
-    maps when the colorizer fuses them, else None.
+    maps when the colorizer fuses them, else None. `photos` names the photos
+    in the order of `sources` (their paths; default their numbers).
     """
 
-    def __init__(self, images, embeddings, file=None, sources=None, mid_level=None):
+    def __init__(self, images, embeddings, file=None, sources=None, mid_level=None, photos=None):
         self.images = images
         self.embeddings = embeddings
         self.mid_level = mid_level
         self.sources = np.arange(len(embeddings)) if sources is None else np.asarray(sources)
+        count = int(self.sources.max()) + 1 if len(self.sources) else 0
+        self.photos = list(range(count)) if photos is None else list(photos)
         self._file = file
 
     def split(self, validation_split):
@@ -330,7 +333,10 @@ def load_or_build_cache(
                 error.errno, f"cannot write the embedding cache {cache_path}: {error.strerror}"
             ) from None
         file = h5py.File(cache_path, "r")
-    warn_skipped(json.loads(file.attrs["skipped"]))
+    skipped = json.loads(file.attrs["skipped"])
+    warn_skipped(skipped)
+    kept = [path for path in paths if path not in frozenset(skipped)]
     return ImageStore(
-        file["images"], file["embeddings"][:], file, file["sources"][:], file.get("mid_level")
-    )
+        file["images"], file["embeddings"][:], file, file["sources"][:], file.get("mid_level"),
+        photos=kept,
+    )  # fmt: skip

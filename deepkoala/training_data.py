@@ -79,11 +79,13 @@ class TrainingBatches(keras.utils.PyDataset):
         augment (bool): random flips and crops (else no flip and center crops).
         seed (int | None): seed of the shuffling, augmentation and sampled guidance.
         guided (bool): add "hints" and "color_histogram" inputs.
+        weights (numpy.ndarray | None): a sampling weight per item of `indices`:
+            each epoch then draws as many items, with replacement, in proportion.
     """
 
     def __init__(
         self, store, indices, batch_size, crop_size=None, shuffle=True, augment=True, seed=None,
-        guided=False,
+        guided=False, weights=None,
     ):  # fmt: skip
         super().__init__()
         self.store = store
@@ -94,17 +96,26 @@ class TrainingBatches(keras.utils.PyDataset):
         self.augment = augment
         self.guided = guided
         self._rng = np.random.default_rng(seed)
-        self._order = self._rng.permutation(self.indices) if shuffle else self.indices
+        self._probabilities = None if weights is None else weights / np.sum(weights)
+        self._order = self._epoch_order()
+
+    def _epoch_order(self):
+        if self._probabilities is not None:
+            return self._rng.choice(self.indices, len(self.indices), p=self._probabilities)
+        return self._rng.permutation(self.indices) if self.shuffle else self.indices
 
     def __len__(self):
         return math.ceil(len(self.indices) / self.batch_size)
 
     def __getitem__(self, index):
-        # Sorted indices: HDF5 reads need them increasing, and order within a
-        # batch does not matter.
+        # HDF5 reads need strictly increasing indices; weighted draws repeat
+        # items, and order within a batch does not matter.
         chosen = np.sort(self._order[index * self.batch_size : (index + 1) * self.batch_size])
-        images = np.asarray(self.store.images[chosen])
-        maps = None if self.store.mid_level is None else np.asarray(self.store.mid_level[chosen])
+        unique, repeat = np.unique(chosen, return_inverse=True)
+        images = np.asarray(self.store.images[unique])[repeat]
+        maps = None
+        if self.store.mid_level is not None:
+            maps = np.asarray(self.store.mid_level[unique])[repeat]
         images, maps = self._crop(images, maps)
         if self.augment:
             mirrored = self._rng.random(len(images)) < 0.5
@@ -160,8 +171,7 @@ class TrainingBatches(keras.utils.PyDataset):
         return image_crops, map_crops
 
     def on_epoch_end(self):
-        if self.shuffle:
-            self._order = self._rng.permutation(self.indices)
+        self._order = self._epoch_order()
 
 
 class TrainingData:
@@ -210,19 +220,42 @@ class TrainingData:
         return self.store.split(validation_split)
 
     def batches(
-        self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None, guided=False
-    ):
+        self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None, guided=False,
+        photo_weights=None,
+    ):  # fmt: skip
         """`TrainingBatches` of the items `indices`; None when there are none.
+
+        `photo_weights(name)` (a photo's path, or its number for arrays) gives
+        each photo a sampling weight >= 0, shared by its views.
 
         Example:
         >>> batches = data.batches(train, batch_size=16, crop_size=192)  # doctest: +SKIP
         """
         if not len(indices):
             return None
+        weights = None
+        if photo_weights is not None:
+            weights = self._item_weights(indices, photo_weights)
         return TrainingBatches(
             self.store, indices, batch_size, crop_size, shuffle=shuffle, augment=augment, seed=seed,
-            guided=guided,
+            guided=guided, weights=weights,
         )  # fmt: skip
+
+    def _item_weights(self, indices, photo_weights):
+        by_photo = {}
+        for photo in np.unique(self.store.sources[indices]):
+            name = self.store.photos[photo]
+            weight = photo_weights(name)
+            if not isinstance(weight, (int, float, np.number)) or not 0 <= weight < np.inf:
+                raise ValueError(
+                    "`photo_weights` must give every photo a finite weight >= 0. "
+                    f"Received: photo_weights({name!r})={weight!r}"
+                )
+            by_photo[photo] = float(weight)
+        weights = np.array([by_photo[photo] for photo in self.store.sources[indices]])
+        if not weights.sum() > 0:
+            raise ValueError("`photo_weights` gave every training photo the weight 0.")
+        return weights
 
     def ab_histogram(self, indices, sample_size=2048):
         """The a*b* histogram (`chroma_bins.ab_histogram`) of up to `sample_size` items.

@@ -80,10 +80,11 @@ def test_validation_by_subject_early_stopping_and_temperature_choice(tmp_path, m
         monkeypatch, "train_preset.py", data, "--name", "tiny", "--backbone", TINY_BACKBONE,
         "--loss", "classification", "--image-size", "32", "--stored-size", "32",
         "--steps", "8", "--batch-size", "2", "--validation-percent", "34",
-        "--early-stopping", "1", "--out-dir", out,
+        "--early-stopping", "1", "--balance-sources", "1", "--out-dir", out,
     )  # fmt: skip
     record = json.loads((out / "tiny-training.json").read_text())
     assert record["validation_photos"] == 2 and record["training_photos"] == 4
+    assert record["balance_sources"] == 1.0
     assert len(record["validation_loss_history"]) == record["epochs"] >= 1
     held_back = {photo["path"] for photo in record["photos"][-2:]}  # validation photos last
     assert all(path.startswith("train/") for path in held_back)

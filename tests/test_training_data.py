@@ -19,3 +19,41 @@ def test_random_resized_views_are_squares_at_several_scales():
     assert not np.array_equal(views, random_resized_views(image, 32, 6, seed=2))
     # Tiny pictures are upsampled, never fail.
     assert random_resized_views(np.zeros((1, 1, 3), np.uint8), 8, 3, seed=0).shape == (3, 8, 8, 3)
+
+
+def test_photo_weights_draw_each_epoch_in_proportion_and_name_bad_weights(tmp_path):
+    import pytest
+    from PIL import Image
+
+    from deepkoala.training_data import TrainingData
+    from tests.helpers import striped_images
+
+    folder = tmp_path / "photos"
+    (folder / "rare").mkdir(parents=True)
+    (folder / "common").mkdir()
+    for index, image in enumerate(striped_images(8)):
+        side = "rare" if index < 2 else "common"
+        Image.fromarray(image).save(folder / side / f"{index}.png")
+
+    def embed(batch):
+        return np.zeros((len(batch), 4), "float32")
+
+    with TrainingData(folder, 32, embed, "test", tmp_path / "cache", views_per_image=2) as data:
+        train, _ = data.split(0.0)
+        # Rare: 2 photos; common: 6. Balanced sources: each photo of a source
+        # weighs 1 / (photos of its source).
+        balanced = data.batches(
+            train, 4, 32, seed=0, photo_weights=lambda path: 1 / 2 if "rare" in path else 1 / 6
+        )
+        drawn = []
+        for _ in range(200):
+            drawn.extend(balanced._order)
+            balanced.on_epoch_end()
+        photos = [data.store.photos[data.store.sources[item]] for item in drawn]
+        rare_share = np.mean(["rare" in photo for photo in photos])
+        assert len(balanced._order) == len(train) == 16
+        assert 0.45 < rare_share < 0.55  # a quarter of the photos, half of the draws
+        with pytest.raises(ValueError, match=r"photo_weights\(.*\)=-1"):
+            data.batches(train, 4, 32, photo_weights=lambda path: -1)
+        with pytest.raises(ValueError, match="weight 0"):
+            data.batches(train, 4, 32, photo_weights=lambda path: 0)

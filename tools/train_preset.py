@@ -17,6 +17,7 @@ with tools/export_preset.py.
 """
 
 import argparse
+import collections
 import csv
 import hashlib
 import json
@@ -164,6 +165,14 @@ def main(argv=None):
         "deepkoala.guided_head) on this preset's frozen weights and settings; the "
         "architecture options are then the preset's",
     )
+    parser.add_argument(
+        "--balance-sources",
+        type=float,
+        default=0.0,
+        metavar="POWER",
+        help="draw each photo in proportion to 1 / (photos of its package)**POWER: 1 gives "
+        "every package the same share of the steps, 0 (default) every photo",
+    )
     args = parser.parse_args(argv)
     if args.early_stopping is not None and not args.validation_percent:
         parser.error("--early-stopping needs --validation-percent")
@@ -208,6 +217,14 @@ def main(argv=None):
             return args.learning_rate * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
         callbacks.append(keras.callbacks.LearningRateScheduler(cosine))
+    photo_weights = None
+    if args.balance_sources:
+        per_package = collections.Counter(row["package"] for row in rows)
+        weight_of = {
+            os.path.abspath(path): per_package[row["package"]] ** -args.balance_sources
+            for path, row in zip(paths, rows, strict=True)
+        }
+        photo_weights = weight_of.__getitem__
     # Enough epochs for the step budget even from one view per photo.
     epochs = math.ceil(args.steps / math.ceil(len(paths) / args.batch_size))
     started = time.time()
@@ -224,6 +241,7 @@ def main(argv=None):
         callbacks=callbacks,
         seed=0,
         verbose=2,
+        photo_weights=photo_weights,
     )
     training_seconds = time.time() - started
     model_path = os.path.join(args.out_dir, f"{args.name}.keras")
@@ -248,6 +266,7 @@ def main(argv=None):
         "learning_rate": args.learning_rate,
         "cosine_decay": args.cosine_decay,
         "ema_momentum": args.ema_momentum,
+        "balance_sources": args.balance_sources,
         "training_seconds": round(training_seconds),
         "loss_history": [round(value, 5) for value in history.history["loss"]],
         "validation_loss_history": [
