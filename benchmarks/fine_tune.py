@@ -50,7 +50,12 @@ def main(argv=None):
     parser.add_argument("--test", type=int, default=100, help="photos that score")
     parser.add_argument("--epochs", type=int, help="default: the command line's")
     parser.add_argument("--learning-rate", type=float, help="default: fit's")
+    parser.add_argument("--views", type=int, help="views per photo; default: the command line's")
+    parser.add_argument("--stored-size", type=int, help="default: the command line's")
     parser.add_argument("--keep-last", action="store_true")
+    parser.add_argument(
+        "--no-holdout", action="store_true", help="train blindly on every photo (as before the holdout)"
+    )
     parser.add_argument("--frozen", nargs="*", default=[], choices=["encoder", "fusion"])
     args = parser.parse_args(argv)
     paths = _archive(args.data, args.source)
@@ -63,6 +68,8 @@ def main(argv=None):
     defaults = build_parser().parse_args(["train", "DIR"])
     epochs = args.epochs or defaults.epochs
     learning_rate = args.learning_rate or defaults.learning_rate
+    views = args.views or defaults.views_per_image
+    stored_size = args.stored_size or defaults.stored_size
     preset = evaluate(Colorizer.load(args.preset), test, verbose=0)
     for size in args.sizes:
         colorizer = Colorizer.load(args.preset)
@@ -73,6 +80,8 @@ def main(argv=None):
             history = colorizer.fit(
                 pool[:size], epochs=epochs, learning_rate=learning_rate, cache_dir=cache,
                 batch_size=defaults.batch_size, verbose=0, keep_last=args.keep_last,
+                views_per_image=views, stored_size=stored_size,
+                holdout=None if args.no_holdout else "auto",
             )  # fmt: skip
         seconds = time.perf_counter() - started
         tuned = evaluate(colorizer, test, verbose=0)
@@ -97,7 +106,10 @@ def main(argv=None):
             "seconds": round(seconds, 1),
             "epochs": epochs,
             "learning_rate": learning_rate,
+            "views": views,
+            "stored_size": stored_size,
             "frozen": args.frozen,
+            "holdout_on": not args.no_holdout,
         }
         print(json.dumps(row), flush=True)
 

@@ -127,3 +127,60 @@ def ab_error_auc(reference, image, max_threshold=150):
     thresholds = np.arange(max_threshold + 1)
     cdf = np.searchsorted(np.sort(errors), thresholds, side="right") / errors.size
     return float(cdf.mean())
+
+
+# Hue families by CIELAB hue angle (degrees from +a*, towards +b*): where each
+# family ends. Red wraps round from 345.
+HUE_FAMILIES = (
+    ("red", 45),
+    ("orange", 75),
+    ("yellow", 105),
+    ("green", 170),
+    ("cyan", 230),
+    ("blue", 300),
+    ("purple", 345),
+)
+# Below this chroma (C* = |a*b*|) a color counts as gray.
+GRAY_CHROMA = 10.0
+
+
+def hue_family_names():
+    """The rows and columns of `hue_confusion`: "gray", then each family.
+
+    Example:
+    >>> hue_family_names()[:3]
+    ('gray', 'red', 'orange')
+    """
+    return ("gray", *(name for name, _ in HUE_FAMILIES))
+
+
+def _hue_families(rgb, stride):
+    lab = np.asarray(color.rgb_to_lab((rgb[::stride, ::stride] / 255.0).astype(np.float32)))
+    a, b = lab[..., 1].ravel(), lab[..., 2].ravel()
+    angle = (np.degrees(np.arctan2(b, a)) + 15.0) % 360.0 - 15.0  # red: [-15, 45)
+    family = 1 + np.searchsorted([end for _, end in HUE_FAMILIES], angle, side="right")
+    family[family > len(HUE_FAMILIES)] = 1  # from 345 on: red again
+    family[np.hypot(a, b) < GRAY_CHROMA] = 0
+    return family
+
+
+def hue_confusion(reference, image, stride=4):
+    """Pixel counts (8, 8): rows the true hue family, columns the colorized one.
+
+    Families are `hue_family_names()` (gray below C* 10); every `stride`-th
+    pixel in each direction counts. Summed over photos and normalized by row,
+    it shows where colors go wrong, e.g. the share of green pixels colorized
+    orange (tan).
+
+    Example:
+    >>> import numpy as np
+    >>> green = np.zeros((4, 4, 3), "uint8"); green[..., 1] = 160
+    >>> counts = hue_confusion(green, green, stride=1)
+    >>> int(counts[4, 4]), int(counts.sum())
+    (16, 16)
+    """
+    reference, image = np.asarray(reference), np.asarray(image)
+    _check_same_shape(reference, image)
+    size = len(HUE_FAMILIES) + 1
+    pairs = _hue_families(reference, stride) * size + _hue_families(image, stride)
+    return np.bincount(pairs, minlength=size * size).reshape(size, size)

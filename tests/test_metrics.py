@@ -112,3 +112,23 @@ def test_evaluate_command_json(tmp_path, tiny_colorizer, capsys):
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"images", "deepkoala", "gray", "original", "colorfulness_gap"}
     assert set(report["deepkoala"]) == {"psnr", "ssim", "auc", "colorfulness"}
+
+
+def test_hue_confusion_counts_true_against_colorized_hue_families():
+    from deepkoala import color
+    from deepkoala.metrics import hue_confusion, hue_family_names
+
+    def patch(lightness, a, b):
+        lab = np.broadcast_to(np.float32([lightness, a, b]), (8, 8, 3))
+        return np.round(np.asarray(color.lab_to_rgb(lab)) * 255).astype("uint8")
+
+    names = hue_family_names()
+    green, tan = patch(50, -40, 35), patch(50, 12, 30)  # hue 139 and 68 degrees
+    gray, blue = patch(50, 0, 0), patch(50, 5, -40)
+    truth, colorized = np.concatenate([green, gray]), np.concatenate([tan, blue])
+    counts = hue_confusion(truth, colorized, stride=1)
+    assert counts.shape == (8, 8) and counts.sum() == 128
+    assert counts[names.index("green"), names.index("orange")] == 64
+    assert counts[names.index("gray"), names.index("blue")] == 64
+    red = patch(50, 40, -5)  # hue -7: red, across the wrap-around
+    assert hue_confusion(red, red, stride=2)[1, 1] == 16
