@@ -54,7 +54,9 @@ def main(argv=None):
     parser.add_argument("--stored-size", type=int, help="default: the command line's")
     parser.add_argument("--keep-last", action="store_true")
     parser.add_argument(
-        "--no-holdout", action="store_true", help="train blindly on every photo (as before the holdout)"
+        "--no-holdout",
+        action="store_true",
+        help="train blindly on every photo (as before the holdout)",
     )
     parser.add_argument("--frozen", nargs="*", default=[], choices=["encoder", "fusion"])
     args = parser.parse_args(argv)
