@@ -650,6 +650,15 @@ def run_presets(args):
                 f"photo; {record['steps']} steps of {record['batch_size']} "
                 f"({record['training_seconds'] / 60:.0f} min)"
             )
+        cross_source = record.get("cross_source")
+        if cross_source:
+            rows = ", ".join(
+                f"{row['fold']} {row['psnr_over_gray']:+.2f}" for row in cross_source["rows"]
+            )
+            print(
+                f"  across sources (each left out in turn, dB over gray): {rows}; mean "
+                f"{cross_source['mean_psnr_over_gray']:+.2f}"
+            )
         if scores:
             print(f"  held-out scores: {scores}")
     return 0

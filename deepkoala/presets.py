@@ -194,7 +194,7 @@ register_preset(
             "config.json": "cd0a2bf4387d408456470103d77706c1a196746caa45bb00268ad5c27c24e96b",
             "head.weights.h5": "6f1def58cd7c3946d2fde886a4c3b9005b73acb038d8f8b83644b3f46dfec647",
             "metadata.json": "b62c8691489367074ef0dc9bee0f15393cf596a6920798df6dff0f220e54bab1",
-            "training.json": "94d07d5b4667bf3499b011fa12cda358a9c90343482ecedfa2d3d930e687a802",
+            "training.json": "244fc80d427f58a25066b3f154ee36d00bb94adb4f2296177839dd992728dd7a",
         },
         trained_on=(
             "299 photos from Debian packages and scikit-learn/scikit-image samples "

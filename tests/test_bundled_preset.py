@@ -42,6 +42,11 @@ def test_the_default_preset_ships_with_its_record_and_package_data_stays_small()
     record = preset.training_record()
     assert record["views_per_image"] >= 1 and record["source_packages"]
     assert all(photo["licence"] for photo in record["photos"])
+    # Its recipe's leave-one-source-out table (docs/quality.md): no source
+    # below gray - 0.5 dB, the mean at least gray + 0.5 dB.
+    cross_source = record["cross_source"]
+    assert len(cross_source["rows"]) == 5 and cross_source["mean_psnr_over_gray"] >= 0.5
+    assert min(row["psnr_over_gray"] for row in cross_source["rows"]) >= -0.5
     assert get_preset("demo") is preset  # the name of earlier releases still works
 
 

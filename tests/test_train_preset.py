@@ -187,6 +187,14 @@ def test_a_guided_head_trains_from_a_model_and_exports(tmp_path, monkeypatch):
         "--out-dir", tmp_path / "presets",
     )  # fmt: skip
     config = json.loads((tmp_path / "presets" / "tiny-guided" / "config.json").read_text())
+    monkeypatch.syspath_prepend(str(TOOLS))
+    from export_preset import add_cross_source
+
+    table = tmp_path / "loso.json"
+    table.write_text(json.dumps({"rows": [], "mean_psnr_over_gray": 0.5}))
+    record = tmp_path / "presets" / "tiny-guided" / "training.json"
+    add_cross_source(record, table)
+    assert json.loads(record.read_text())["cross_source"]["mean_psnr_over_gray"] == 0.5
     assert config["config"]["guided"] is True
 
 

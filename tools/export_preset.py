@@ -3,7 +3,7 @@
 Usage:
     python tools/export_preset.py mine.keras --name koala-lite0 \\
         --description "..." --trained-on "..." [--report evaluate.json] \\
-        [--record training.json] [--out-dir deepkoala/data]
+        [--record training.json] [--cross-source loso.json] [--out-dir deepkoala/data]
 
 It writes `<out-dir>/<name>/` with `Colorizer.save_to_preset(float16=True)`
 (config.json, metadata.json, head.weights.h5; the backbone's ImageNet
@@ -13,6 +13,8 @@ stays within 2 a*b* units (out of 128) of the float32 model's, and prints
 each file's sha256 and the `Preset(...)` lines to paste into
 `deepkoala/presets.py`. `--report` takes the JSON printed by
 `deepkoala evaluate --json` and records its figures as the preset's scores.
+`--cross-source` takes the table of tools/leave_one_source_out.py for the
+preset's recipe and adds it to the training record as "cross_source".
 """
 
 import argparse
@@ -54,6 +56,18 @@ def _released(trained):
     return released
 
 
+def add_cross_source(record_path, table_path):
+    """Add a leave-one-source-out table to a training record (made if missing)."""
+    record = {}
+    if os.path.exists(record_path):
+        with open(record_path) as file:
+            record = json.load(file)
+    with open(table_path) as file:
+        record["cross_source"] = json.load(file)
+    with open(record_path, "w") as file:
+        json.dump(record, file, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a .keras file saved by deepkoala")
@@ -62,6 +76,7 @@ def main(argv=None):
     parser.add_argument("--trained-on", default="")
     parser.add_argument("--report", help="JSON from `deepkoala evaluate --json`")
     parser.add_argument("--record", help="the training record (tools/train_preset.py)")
+    parser.add_argument("--cross-source", help="tools/leave_one_source_out.py's table")
     parser.add_argument("--out-dir", default=".")
     args = parser.parse_args(argv)
 
@@ -70,6 +85,8 @@ def main(argv=None):
     _released(trained).save_to_preset(folder, float16=True)
     if args.record:
         shutil.copy(args.record, os.path.join(folder, "training.json"))
+    if args.cross_source:
+        add_cross_source(os.path.join(folder, "training.json"), args.cross_source)
 
     reloaded = Colorizer.from_preset(folder)
     size, rng = trained.image_size, np.random.default_rng(0)
