@@ -2,6 +2,7 @@
 
 import argparse
 import errno
+import importlib.util
 import io
 import itertools
 import os
@@ -244,6 +245,45 @@ def build_parser():
         action="store_true",
         help="fine-tuning: keep the last epoch's weights even when the holdout scores them "
         "worse than the preset's",
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="a web page and an HTTP API to colorize photos (pip install deepkoala[app])",
+        description="Serve a page to colorize and steer photos, and an HTTP API "
+        "(docs/app.md). Models load at start; requests never name files.",
+        formatter_class=examples,
+        epilog="examples:\n"
+        "  deepkoala serve                       # http://127.0.0.1:7860\n"
+        "  deepkoala serve --preset koala-lite0 --model mine.keras --port 8080",
+    )
+    serve.add_argument(
+        "--preset",
+        action="append",
+        metavar="NAME",
+        help=f"a preset to serve (repeatable; default: {GUIDED_PRESET}, which also "
+        "learned to follow hints)",
+    )
+    serve.add_argument(
+        "--model", action="append", metavar="PATH", help="a .keras file or preset folder"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine)")
+    serve.add_argument("--port", type=_positive_int, default=7860)
+    serve.add_argument(
+        "--max-upload-mb", type=_positive_float, default=25.0, help="413 beyond (default 25)"
+    )
+    serve.add_argument(
+        "--max-pixels", type=_positive_int, default=40_000_000, help="413 beyond (default 40 MP)"
+    )
+    serve.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=max(1, (os.cpu_count() or 1) // 8),
+        help="photos colorized at once, one model copy each (default: a CPU's cores / 8, "
+        "at least 1: one colorization already uses every core)",
+    )
+    serve.add_argument(
+        "--queue", type=int, default=8, help="requests that may wait; more get 503 (default 8)"
     )
 
     evaluate = commands.add_parser(
@@ -598,6 +638,50 @@ def _holdout_summary(report):
     return "\n".join(lines)
 
 
+def run_serve(args):
+    missing = [
+        name
+        for name in ("fastapi", "gradio", "uvicorn", "multipart")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise UserError(
+            f"deepkoala serve needs the app's packages (missing: {', '.join(missing)}): "
+            "pip install deepkoala[app]"
+        )
+    if args.queue < 0:
+        raise UserError(f"--queue must be 0 or more, got {args.queue}")
+    import uvicorn
+
+    from deepkoala import Colorizer
+    from deepkoala.colorize_service import ColorizeService
+    from deepkoala.presets import GUIDED_PRESET
+    from deepkoala.web_app import create_app
+
+    sources = [(name, name) for name in args.preset or []]
+    for path in args.model or []:
+        name = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+        sources.append((name, path))
+    sources = sources or [(GUIDED_PRESET, GUIDED_PRESET)]
+
+    def load_models():
+        return {name: Colorizer.from_preset(source, verbose=False) for name, source in sources}
+
+    service = ColorizeService(
+        load_models, concurrency=args.concurrency, queue=args.queue, max_pixels=args.max_pixels
+    )
+    app = create_app(service, max_upload_mb=args.max_upload_mb)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"deepkoala: warning: --host {args.host}: the page and the API are reachable "
+            "from the network, without a password",
+            file=sys.stderr,
+        )
+    print(f"deepkoala: serving {', '.join(service.model_names)} on http://{args.host}:{args.port}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def run_evaluate(args):
     import json
 
@@ -691,6 +775,7 @@ def main(argv=None):
     commands = {
         "colorize": run_colorize,
         "train": run_train,
+        "serve": run_serve,
         "presets": run_presets,
         "evaluate": run_evaluate,
     }

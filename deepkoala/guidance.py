@@ -200,17 +200,39 @@ def read_hints(path):
     try:
         with open(path, "rb") as file:
             data = file.read(1 << 20)
-        value = json.loads(data)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except OSError as error:
         raise ValueError(f"Cannot read the hint file {path}: {error}") from error
+    return parse_hints(data, f"the hint file {path}")
+
+
+def parse_hints(data, source="the hints"):
+    """The hints of JSON text (str or bytes), in `read_hints`' format.
+
+    Args:
+        data (str | bytes): the JSON.
+        source (str): what it is, for the error messages.
+
+    Returns:
+        list[Hint]: the hints.
+
+    Raises:
+        ValueError: one line naming `source` and the problem.
+
+    Example:
+    >>> parse_hints('[{"x": 12, "y": 8, "color": "#b22222"}]')
+    [Hint(12, 8, #b22222)]
+    """
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"Cannot read {source}: {error}") from error
+    named = source[:1].upper() + source[1:]
     if not isinstance(value, list):
-        raise ValueError(
-            f'The hint file {path} must hold a JSON list of {{"x", "y", "color"}} objects.'
-        )
+        raise ValueError(f'{named} must hold a JSON list of {{"x", "y", "color"}} objects.')
     try:
         return [Hint.from_value(item) for item in value]
     except ValueError as error:
-        raise ValueError(f"The hint file {path}: {error}") from error
+        raise ValueError(f"{named}: {error}") from error
 
 
 class Reference:

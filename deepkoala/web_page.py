@@ -1,0 +1,156 @@
+"""The page of `deepkoala serve` (Gradio): drop a photo, see it in color, steer it, download.
+
+The page calls the same `ColorizeService` as the HTTP API, so it shares its
+models, queue and limits. Clicking the photo places a hint of the chosen
+color there; a reference photo lends its colors; each change colorizes
+again. It is built to work offline: no analytics, fonts served by the
+server itself, no run history kept, and uploads removed from Gradio's cache
+within minutes.
+"""
+
+import io
+import json
+import os
+import tempfile
+import time
+import uuid
+
+import gradio as gr
+from PIL import Image
+
+from deepkoala.colorize_service import ServiceError
+
+# Gradio keeps uploads and results in its cache: checked every minute, files
+# older than five minutes removed (and all of them at shutdown).
+CACHE_LIFETIME = (60, 300)
+
+
+def _bytes(path):
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _result_file(image, folder):
+    """The full-resolution result as a PNG for the download button; older ones removed."""
+    now = time.time()
+    for entry in os.scandir(folder):
+        if now - entry.stat().st_mtime > CACHE_LIFETIME[1]:
+            os.remove(entry.path)
+    path = os.path.join(folder, f"colorized-{uuid.uuid4().hex[:12]}.png")
+    image.save(path, compress_level=1)
+    return path
+
+
+def build_page(service):
+    """The Gradio `Blocks` of the page, on `service`.
+
+    Example:
+    >>> page = build_page(service)  # doctest: +SKIP
+    """
+
+    # Removed with the page (at the latest when the server stops).
+    results = tempfile.TemporaryDirectory(prefix="deepkoala-results-")
+
+    def colorize(photo, hints_text, reference, preset, saturation):
+        if photo is None:
+            return None, gr.update(value=None, visible=False)
+        try:
+            encoded, _ = service.colorize(
+                _bytes(photo),
+                hints_text,
+                _bytes(reference) if reference else None,
+                preset,
+                saturation,
+            )
+        except ServiceError as error:
+            raise gr.Error(error.message) from None
+        result = Image.open(io.BytesIO(encoded))
+        with Image.open(photo) as original:
+            before = original.convert("L").convert("RGB")
+        download = _result_file(result, results.name)
+        return (before, result), gr.update(value=download, visible=True)
+
+    def add_hint(hints_text, hint_color, event: gr.SelectData):
+        try:
+            hints = json.loads(hints_text) if hints_text.strip() else []
+        except json.JSONDecodeError:
+            hints = []
+        x, y = event.index
+        hints.append({"x": int(x), "y": int(y), "color": _hex(hint_color)})
+        return json.dumps(hints)
+
+    with gr.Blocks(title="deepkoala", analytics_enabled=False, delete_cache=CACHE_LIFETIME) as page:
+        gr.Markdown(
+            "# deepkoala\nDrop a gray (or color) photo. Click the photo to place a hint of "
+            "the chosen color there; a reference photo lends its colors."
+        )
+        with gr.Row():
+            with gr.Column():
+                photo = gr.Image(
+                    label="Photo (click to place a hint)", type="filepath", sources=["upload"],
+                    elem_id="photo",
+                )  # fmt: skip
+                with gr.Row():
+                    hint_color = gr.ColorPicker("#b22222", label="Hint color", elem_id="color")
+                    clear = gr.Button("Clear hints", elem_id="clear")
+                hints = gr.Textbox(
+                    label='Hints (JSON: [{"x": 120, "y": 80, "color": "#b22222"}])',
+                    elem_id="hints",
+                )
+                reference = gr.Image(
+                    label="Reference photo (optional)", type="filepath", sources=["upload"],
+                    elem_id="reference",
+                )  # fmt: skip
+                preset = gr.Dropdown(
+                    service.model_names, value=service.model_names[0], label="Model",
+                    elem_id="preset",
+                )  # fmt: skip
+                saturation = gr.Slider(
+                    0.5, 2.0, value=1.0, step=0.05, label="Saturation", elem_id="saturation"
+                )
+            with gr.Column():
+                slider = gr.ImageSlider(
+                    label="Before / after", type="pil", interactive=False, elem_id="result"
+                )
+                download = gr.DownloadButton(
+                    "Download (full resolution)", visible=False, elem_id="download"
+                )
+        inputs = [photo, hints, reference, preset, saturation]
+        outputs = [slider, download]
+        photo.upload(lambda: "", outputs=hints).then(colorize, inputs, outputs)
+        photo.select(add_hint, [hints, hint_color], hints).then(colorize, inputs, outputs)
+        clear.click(lambda: "", outputs=hints).then(colorize, inputs, outputs)
+        hints.submit(colorize, inputs, outputs)
+        for control in (reference, preset, saturation):
+            control.change(colorize, inputs, outputs)
+    page.deepkoala_results = results  # kept as long as the page
+    return page
+
+
+def _hex(picked):
+    """A color picker's value ("#rrggbb", or "rgba(r, g, b, a)") as "#rrggbb"."""
+    if picked.startswith("rgb"):
+        channels = picked[picked.index("(") + 1 : picked.index(")")].split(",")[:3]
+        return "#" + "".join(f"{round(float(value)):02x}" for value in channels)
+    return picked
+
+
+def mount_page(app, service, max_upload_mb):
+    """Mount the page at "/" of `app` (FastAPI), offline, uploads limited; returns the app.
+
+    Example:
+    >>> app = mount_page(FastAPI(), service, 25)  # doctest: +SKIP
+    """
+    # No footer: its links lead off this machine.
+    return gr.mount_gradio_app(
+        app,
+        build_page(service),
+        path="/",
+        footer_links=[],
+        run_history=False,
+        max_file_size=f"{int(max_upload_mb * 1024)}kb",
+        theme=gr.themes.Default(
+            font=["ui-sans-serif", "system-ui", "sans-serif"],
+            font_mono=["ui-monospace", "monospace"],
+        ),
+    )
