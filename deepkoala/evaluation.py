@@ -95,7 +95,7 @@ def score_images(colorizer, images, image_size=None, batch_size=COLORIZE_BATCH_S
 
     Example:
     >>> report = score_images(colorizer, [read_rgb_uint8("photo.jpg")])  # doctest: +SKIP
-    >>> report["deepkoala"]["psnr"] - report["gray"]["psnr"]  # doctest: +SKIP
+    >>> gain = report["deepkoala"].get("psnr") - report["gray"].get("psnr")  # doctest: +SKIP
     """
     if not len(images):
         raise ValueError("`images` must hold at least one photo. Received: images=[]")

@@ -77,7 +77,7 @@ class Holdout(keras.callbacks.Callback):
     Example:
     >>> holdout = Holdout(colorizer, [read_rgb_uint8("held/1.jpg")])  # doctest: +SKIP
     >>> model.fit(batches, epochs=20, callbacks=[holdout])  # doctest: +SKIP
-    >>> holdout.report["after"]["psnr"]  # doctest: +SKIP
+    >>> holdout.report["kept_epoch"]  # doctest: +SKIP
     """
 
     def __init__(self, colorizer, images, patience=PATIENCE, keep_last=False):

@@ -235,7 +235,14 @@ CHROMIUM = next((path for path in ("/usr/bin/chromium", "/usr/bin/chromium-brows
 
 @pytest.fixture
 def live_server(service):
+    """The app on a free port of 127.0.0.1 (with DEEPKOALA_SCREENSHOT=PATH: the bundled
+    guided preset, for the screenshot of docs/app.md)."""
     import uvicorn
+
+    if os.environ.get("DEEPKOALA_SCREENSHOT"):
+        from deepkoala.presets import GUIDED_PRESET
+
+        service = ColorizeService(lambda: {GUIDED_PRESET: Colorizer.from_preset(GUIDED_PRESET)})
 
     port = _free_port()
     server = uvicorn.Server(
@@ -255,6 +262,10 @@ def test_the_page_in_a_real_browser_colorizes_steers_and_downloads_offline(tmp_p
         pytest.skip("no browser: apt-get install chromium")
     photo = tmp_path / "gray.png"
     Image.open(PHOTO).convert("L").resize((320, 240)).save(photo)
+    screenshot = os.environ.get("DEEPKOALA_SCREENSHOT")
+    if screenshot:  # a real photo for the docs
+        photo = tmp_path / "gray.jpg"
+        Image.open(PHOTO).convert("L").resize((480, 360)).save(photo)
     requests = []
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -264,30 +275,44 @@ def test_the_page_in_a_real_browser_colorizes_steers_and_downloads_offline(tmp_p
         page.set_input_files("#photo input[type=file]", str(photo))
         page.wait_for_selector("#download", state="visible", timeout=60_000)
         first = _download(page, tmp_path / "first.png")
-        assert first.size == (320, 240) and first.mode == "RGB"
-        # A hint: click the photo at its center; the color there moves toward the hint's.
+        width, height = Image.open(photo).size
+        assert first.size == (width, height) and first.mode == "RGB"
+        # A blue hint: click the photo at its center; the color there moves toward blue.
+        page.click("#color button")  # Gradio's color dialog, with a hex field
+        page.fill("#color input[type=text]", "#2060e0")
+        page.press("#color input[type=text]", "Enter")
+        page.keyboard.press("Escape")
         box = page.locator("#photo img").first.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_function(
-            "document.querySelector('#hints textarea').value.includes('#b22222')"
+            "document.querySelector('#hints textarea').value.includes('#2060e0')"
         )
         hints = json.loads(page.input_value("#hints textarea"))
-        assert len(hints) == 1 and abs(hints[0]["x"] - 160) <= 2 and abs(hints[0]["y"] - 120) <= 2
+        center = (width // 2, height // 2)
+        assert len(hints) == 1 and abs(hints[0]["x"] - center[0]) <= 2
+        assert abs(hints[0]["y"] - center[1]) <= 2
         second = first
         deadline = time.time() + 60
         while np.array_equal(np.asarray(second), np.asarray(first)) and time.time() < deadline:
             time.sleep(0.5)
             second = _download(page, tmp_path / "second.png")
-        red = np.array([178, 34, 34], "float32")
         x, y = hints[0]["x"], hints[0]["y"]
-        before = np.abs(np.asarray(first, "float32")[y, x] - red).sum()
-        after = np.abs(np.asarray(second, "float32")[y, x] - red).sum()
-        assert after < before
-        if os.environ.get("DEEPKOALA_SCREENSHOT"):
-            page.screenshot(path=os.environ["DEEPKOALA_SCREENSHOT"])
+        blue = _chroma(np.array([[[0x20, 0x60, 0xE0]]], "uint8"))[0, 0]
+        before = np.linalg.norm(_chroma(first)[y - 1 : y + 2, x - 1 : x + 2].mean((0, 1)) - blue)
+        after = np.linalg.norm(_chroma(second)[y - 1 : y + 2, x - 1 : x + 2].mean((0, 1)) - blue)
+        assert after < before - 5  # a*b* units
+        if screenshot:
+            page.screenshot(path=screenshot)
         browser.close()
     elsewhere = [url for url in requests if not url.startswith(live_server)]
     assert not elsewhere, f"the page asked other hosts: {elsewhere[:5]}"
+
+
+def _chroma(image):
+    from deepkoala import color
+
+    rgb = np.asarray(image, "float32") / 255.0
+    return np.asarray(color.rgb_to_lab(rgb))[..., 1:]
 
 
 def _download(page, path):

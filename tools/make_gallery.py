@@ -8,7 +8,8 @@ Usage:
 Takes `--count` photos (default 8) spread evenly over the folder's sorted
 files, so that the choice is reproducible and not hand-picked, plus the files
 named by `--include`. `--model` takes preset names or `.keras` paths; each
-gets a column, labelled by its name.
+gets a column, labelled by its name. A model may carry decoding settings
+after an "@": `koala-lite0@uncertainty_fade=0.5,saturation=1.05`.
 """
 
 import argparse
@@ -37,6 +38,19 @@ def tile(image):
     return canvas
 
 
+def _colorizer(spec):
+    """A colorizer from "MODEL" or "MODEL@name=value,..." (decoding settings)."""
+    model, _, settings = spec.partition("@")
+    colorizer = Colorizer.from_preset(model)
+    decoding = dict(item.split("=", 1) for item in settings.split(",") if item)
+    values = {"true": True, "false": False}
+    colorizer.set_decoding(
+        **{name: values[text] if text in values else float(text)
+           for name, text in decoding.items()}
+    )  # fmt: skip
+    return colorizer
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="held-out color photos")
@@ -50,7 +64,7 @@ def main(argv=None):
     chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, args.count)]
     chosen += [os.path.join(args.folder, name) for name in args.include]
     originals = [read_rgb_uint8(path) for path in chosen]
-    outputs = [Colorizer.from_preset(model).colorize(originals, verbose=0) for model in args.model]
+    outputs = [_colorizer(model).colorize(originals, verbose=0) for model in args.model]
 
     labels = ["gray input", *(os.path.basename(model) for model in args.model), "original"]
     gallery = Image.new("RGB", (TILE * len(labels), LABEL_HEIGHT + TILE * len(chosen)), "white")
