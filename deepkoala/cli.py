@@ -144,8 +144,8 @@ def build_parser():
         "--uncertainty-fade",
         type=_non_negative_float,
         metavar="K",
-        help="fade colors toward gray where the model is torn between hues: 0 never, 1 "
-        "(measured in docs/quality.md) ... (default: the model's own)",
+        help="fade colors toward gray where the model is torn between distant hues: 0 "
+        "never, higher paler (default: the model's own, 0.5 for the bundled presets)",
     )
     colorize.add_argument(
         "--hint",

@@ -58,7 +58,10 @@ def main(argv=None):
     parser.add_argument("--model", nargs="+", required=True, help="preset names or .keras files")
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--include", nargs="*", default=[], help="file names to add")
+    parser.add_argument("--labels", nargs="*", help="the models' column labels")
     args = parser.parse_args(argv)
+    if args.labels and len(args.labels) != len(args.model):
+        parser.error("--labels needs one label per --model")
 
     paths = find_images(args.folder)
     chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, args.count)]
@@ -66,7 +69,8 @@ def main(argv=None):
     originals = [read_rgb_uint8(path) for path in chosen]
     outputs = [_colorizer(model).colorize(originals, verbose=0) for model in args.model]
 
-    labels = ["gray input", *(os.path.basename(model) for model in args.model), "original"]
+    names = args.labels or [os.path.basename(model) for model in args.model]
+    labels = ["gray input", *names, "original"]
     gallery = Image.new("RGB", (TILE * len(labels), LABEL_HEIGHT + TILE * len(chosen)), "white")
     draw = ImageDraw.Draw(gallery)
     for column, label in enumerate(labels):
