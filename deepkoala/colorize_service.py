@@ -42,7 +42,7 @@ class ServiceError(Exception):
         self.headers = headers or {}
 
 
-def open_upload(data, max_pixels, what="the image"):
+def open_upload(data, max_pixels, what="the upload"):
     """A decoded PIL image from uploaded bytes, or `ServiceError` 413/415/422.
 
     The size is read from the header and checked before any pixel is decoded.
@@ -98,6 +98,7 @@ class ColorizeService:
         first = self._slots.queue[0]
         self.model_names = list(first)
         self.guided = {name: colorizer.get_config()["guided"] for name, colorizer in first.items()}
+        self.saturation = {name: c.get_config()["saturation"] for name, c in first.items()}
         self._lock = threading.Lock()
         self._waiting = 0
         self._busy = 0

@@ -16,7 +16,7 @@ import time
 import uuid
 
 import gradio as gr
-from PIL import Image
+from PIL import Image, ImageOps
 
 from deepkoala.colorize_service import ServiceError
 
@@ -51,12 +51,13 @@ def build_page(service):
     # Removed with the page (at the latest when the server stops).
     results = tempfile.TemporaryDirectory(prefix="deepkoala-results-")
 
-    def colorize(photo, hints_text, reference, preset, saturation):
-        if photo is None:
-            return None, gr.update(value=None, visible=False)
+    def colorize(upload, hints_text, reference, preset, saturation):
+        if upload is None:
+            return None, None, gr.update(value=None, visible=False)
+        photo_bytes = _bytes(upload)
         try:
             encoded, _ = service.colorize(
-                _bytes(photo),
+                photo_bytes,
                 hints_text,
                 _bytes(reference) if reference else None,
                 preset,
@@ -65,10 +66,10 @@ def build_page(service):
         except ServiceError as error:
             raise gr.Error(error.message) from None
         result = Image.open(io.BytesIO(encoded))
-        with Image.open(photo) as original:
-            before = original.convert("L").convert("RGB")
+        before = ImageOps.exif_transpose(Image.open(io.BytesIO(photo_bytes)))
+        before = before.convert("L").convert("RGB")
         download = _result_file(result, results.name)
-        return (before, result), gr.update(value=download, visible=True)
+        return before, (before, result), gr.update(value=download, visible=True)
 
     def add_hint(hints_text, hint_color, event: gr.SelectData):
         try:
@@ -86,8 +87,12 @@ def build_page(service):
         )
         with gr.Row():
             with gr.Column():
+                upload = gr.File(
+                    label="Photo: drop or pick one (JPEG, PNG, WebP, TIFF, ...)",
+                    file_types=["image"], elem_id="upload",
+                )  # fmt: skip
                 photo = gr.Image(
-                    label="Photo (click to place a hint)", type="filepath", sources=["upload"],
+                    label="Click the photo to place a hint", type="pil", interactive=False,
                     elem_id="photo",
                 )  # fmt: skip
                 with gr.Row():
@@ -97,17 +102,17 @@ def build_page(service):
                     label='Hints (JSON: [{"x": 120, "y": 80, "color": "#b22222"}])',
                     elem_id="hints",
                 )
-                reference = gr.Image(
-                    label="Reference photo (optional)", type="filepath", sources=["upload"],
-                    elem_id="reference",
-                )  # fmt: skip
+                reference = gr.File(
+                    label="Reference photo (optional)", file_types=["image"], elem_id="reference"
+                )
                 preset = gr.Dropdown(
                     service.model_names, value=service.model_names[0], label="Model",
                     elem_id="preset",
                 )  # fmt: skip
                 saturation = gr.Slider(
-                    0.5, 2.0, value=1.0, step=0.05, label="Saturation", elem_id="saturation"
-                )
+                    0.5, 2.0, value=service.saturation[service.model_names[0]], step=0.05,
+                    label="Saturation", elem_id="saturation",
+                )  # fmt: skip
             with gr.Column():
                 slider = gr.ImageSlider(
                     label="Before / after", type="pil", interactive=False, elem_id="result"
@@ -115,9 +120,10 @@ def build_page(service):
                 download = gr.DownloadButton(
                     "Download (full resolution)", visible=False, elem_id="download"
                 )
-        inputs = [photo, hints, reference, preset, saturation]
-        outputs = [slider, download]
-        photo.upload(lambda: "", outputs=hints).then(colorize, inputs, outputs)
+        inputs = [upload, hints, reference, preset, saturation]
+        outputs = [photo, slider, download]
+        upload.upload(lambda: "", outputs=hints).then(colorize, inputs, outputs)
+        upload.clear(lambda: "", outputs=hints).then(colorize, inputs, outputs)
         photo.select(add_hint, [hints, hint_color], hints).then(colorize, inputs, outputs)
         clear.click(lambda: "", outputs=hints).then(colorize, inputs, outputs)
         hints.submit(colorize, inputs, outputs)

@@ -272,7 +272,13 @@ def test_the_page_in_a_real_browser_colorizes_steers_and_downloads_offline(tmp_p
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.on("request", lambda request: requests.append(request.url))
         page.goto(live_server)
-        page.set_input_files("#photo input[type=file]", str(photo))
+        # Not an image: a one-line message, and the page goes on.
+        text = tmp_path / "notes.png"
+        text.write_text("not a photo")
+        page.set_input_files("#upload input[type=file]", str(text))
+        page.wait_for_selector("text=the upload is not an image", timeout=60_000)
+        page.click("#upload button[aria-label='Clear']")
+        page.set_input_files("#upload input[type=file]", str(photo))
         page.wait_for_selector("#download", state="visible", timeout=60_000)
         first = _download(page, tmp_path / "first.png")
         width, height = Image.open(photo).size
@@ -302,6 +308,10 @@ def test_the_page_in_a_real_browser_colorizes_steers_and_downloads_offline(tmp_p
         after = np.linalg.norm(_chroma(second)[y - 1 : y + 2, x - 1 : x + 2].mean((0, 1)) - blue)
         assert after < before - 5  # a*b* units
         if screenshot:
+            # Without the bad upload's message, which Gradio keeps on screen for a while.
+            page.evaluate(
+                "document.querySelectorAll('[class*=toast]').forEach(node => node.remove())"
+            )
             page.screenshot(path=screenshot)
         browser.close()
     elsewhere = [url for url in requests if not url.startswith(live_server)]
