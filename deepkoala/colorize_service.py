@@ -25,6 +25,8 @@ from deepkoala.guidance import parse_hints
 # its limit), and the formats a browser or a script sends.
 MAX_PIXELS = 40_000_000
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg")}
+# The decoding settings a request may set for itself.
+REQUEST_DECODING = ("saturation", "uncertainty_fade")
 
 
 class ServiceError(Exception):
@@ -98,7 +100,11 @@ class ColorizeService:
         first = self._slots.queue[0]
         self.model_names = list(first)
         self.guided = {name: colorizer.get_config()["guided"] for name, colorizer in first.items()}
-        self.saturation = {name: c.get_config()["saturation"] for name, c in first.items()}
+        # The models' own decoding settings, which a request may change for itself.
+        self.decoding = {
+            name: {key: colorizer.get_config()[key] for key in REQUEST_DECODING}
+            for name, colorizer in first.items()
+        }
         self._lock = threading.Lock()
         self._waiting = 0
         self._busy = 0
@@ -118,7 +124,7 @@ class ColorizeService:
 
     def colorize(
         self, image_bytes, hints=None, reference_bytes=None, preset=None, saturation=None,
-        output_format="png",
+        output_format="png", uncertainty_fade=None,
     ):  # fmt: skip
         """Colorize one uploaded photo; (encoded bytes, media type) at the photo's size.
 
@@ -130,6 +136,7 @@ class ColorizeService:
             preset (str | None): one of `model_names` (default the first).
             saturation (float | None): scales the colors (default the model's).
             output_format (str): "png" or "jpeg".
+            uncertainty_fade (float | None): fades torn colors (default the model's).
 
         Raises:
             ServiceError: 413, 415 or 422 for bad input, 503 when the queue is full.
@@ -141,6 +148,14 @@ class ColorizeService:
             raise ServiceError(422, f"no model {name!r} here; this server has {self.model_names}")
         if saturation is not None and not (0 < saturation <= 4 and math.isfinite(saturation)):
             raise ServiceError(422, f"saturation must be in (0, 4], got {saturation}")
+        if uncertainty_fade is not None and not 0 <= uncertainty_fade <= 4:
+            raise ServiceError(422, f"uncertainty_fade must be in [0, 4], got {uncertainty_fade}")
+        decoding = dict(self.decoding[name])
+        decoding.update(
+            (key, value)
+            for key, value in (("saturation", saturation), ("uncertainty_fade", uncertainty_fade))
+            if value is not None
+        )
         if isinstance(hints, (str, bytes)):
             try:
                 hints = parse_hints(hints) if hints.strip() else None
@@ -152,14 +167,15 @@ class ColorizeService:
             reference = open_upload(reference_bytes, self.max_pixels, "the reference")
         with self._slot() as models:
             colorizer = models[name]
-            default_saturation = colorizer.get_config()["saturation"]
-            colorizer.set_decoding(saturation=saturation or default_saturation)
+            # Only what differs from the slot's copy: a new fade retraces the network.
+            config = colorizer.get_config()
+            changed = {key: value for key, value in decoding.items() if config[key] != value}
+            if changed:
+                colorizer.set_decoding(**changed)
             try:
                 result = colorizer.colorize(image, hints=hints or None, reference=reference)
             except ValueError as error:  # a hint outside the photo, a gray reference
                 raise ServiceError(422, str(error)) from None
-            finally:
-                colorizer.set_decoding(saturation=default_saturation)
         pillow_format, media_type = FORMATS[output_format]
         encoded = io.BytesIO()
         options = {"quality": 95} if pillow_format == "JPEG" else {"compress_level": 1}

@@ -3,8 +3,9 @@
 Routes (documented with `curl` examples in docs/app.md):
 
 - `POST /api/colorize`: multipart `image`, optional `hints` (the JSON of
-  `--hints`), `reference` (a second photo), `preset`, `saturation`, `format`
-  (png or jpeg; also a query parameter); answers the colorized photo.
+  `--hints`), `reference` (a second photo), `preset`, `saturation`,
+  `uncertainty_fade`, `format` (png or jpeg; also a query parameter); answers
+  the colorized photo.
 - `GET /api/presets`, `GET /api/health`.
 - `/`: the page (`deepkoala.web_page`, Gradio), unless `page=False`.
 
@@ -124,6 +125,7 @@ def create_app(service, max_upload_mb=MAX_UPLOAD_MB, page=True):
         reference: Annotated[UploadFile | None, File()] = None,
         preset: Annotated[str | None, Form()] = None,
         saturation: Annotated[float | None, Form()] = None,
+        uncertainty_fade: Annotated[float | None, Form()] = None,
         format: Annotated[str | None, Form()] = None,
         format_query: Annotated[str | None, Query(alias="format")] = None,
     ):
@@ -135,7 +137,7 @@ def create_app(service, max_upload_mb=MAX_UPLOAD_MB, page=True):
         output_format = (format or format_query or "png").lower()
         encoded, media_type = await run_in_threadpool(
             service.colorize, image_bytes, hints, reference_bytes, preset, saturation,
-            output_format,
+            output_format, uncertainty_fade,
         )  # fmt: skip
         return Response(encoded, media_type=media_type)
 

@@ -51,7 +51,7 @@ def build_page(service):
     # Removed with the page (at the latest when the server stops).
     results = tempfile.TemporaryDirectory(prefix="deepkoala-results-")
 
-    def colorize(upload, hints_text, reference, preset, saturation):
+    def colorize(upload, hints_text, reference, preset, saturation, fade):
         if upload is None:
             return None, None, gr.update(value=None, visible=False)
         photo_bytes = _bytes(upload)
@@ -62,6 +62,7 @@ def build_page(service):
                 _bytes(reference) if reference else None,
                 preset,
                 saturation,
+                uncertainty_fade=fade,
             )
         except ServiceError as error:
             raise gr.Error(error.message) from None
@@ -109,9 +110,14 @@ def build_page(service):
                     service.model_names, value=service.model_names[0], label="Model",
                     elem_id="preset",
                 )  # fmt: skip
+                own = service.decoding[service.model_names[0]]
                 saturation = gr.Slider(
-                    0.5, 2.0, value=service.saturation[service.model_names[0]], step=0.05,
-                    label="Saturation", elem_id="saturation",
+                    0.5, 2.0, value=own["saturation"], step=0.05, label="Saturation",
+                    elem_id="saturation",
+                )  # fmt: skip
+                fade = gr.Slider(
+                    0.0, 2.0, value=own["uncertainty_fade"], step=0.05,
+                    label="Fade colors the model is unsure of", elem_id="fade",
                 )  # fmt: skip
             with gr.Column():
                 slider = gr.ImageSlider(
@@ -120,14 +126,14 @@ def build_page(service):
                 download = gr.DownloadButton(
                     "Download (full resolution)", visible=False, elem_id="download"
                 )
-        inputs = [upload, hints, reference, preset, saturation]
+        inputs = [upload, hints, reference, preset, saturation, fade]
         outputs = [photo, slider, download]
         upload.upload(lambda: "", outputs=hints).then(colorize, inputs, outputs)
         upload.clear(lambda: "", outputs=hints).then(colorize, inputs, outputs)
         photo.select(add_hint, [hints, hint_color], hints).then(colorize, inputs, outputs)
         clear.click(lambda: "", outputs=hints).then(colorize, inputs, outputs)
         hints.submit(colorize, inputs, outputs)
-        for control in (reference, preset, saturation):
+        for control in (reference, preset, saturation, fade):
             control.change(colorize, inputs, outputs)
     page.deepkoala_results = results  # kept as long as the page
     return page

@@ -62,7 +62,14 @@ def test_the_api_colorizes_at_the_photos_size_and_lists_its_models(client):
     assert result.size == (90, 60) and result.mode == "RGB"
     for jpeg in (
         client.post("/api/colorize?format=jpeg", files={"image": ("p", _png(gray))}),
-        _colorize(client, _png(gray), format="jpeg", saturation="1.5", preset="tiny"),
+        _colorize(
+            client,
+            _png(gray),
+            format="jpeg",
+            saturation="1.5",
+            uncertainty_fade="1",
+            preset="tiny",
+        ),  # fmt: skip
     ):
         assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
         assert Image.open(io.BytesIO(jpeg.content)).format == "JPEG"
@@ -92,6 +99,7 @@ def test_hints_and_a_reference_steer_the_colors(client):
         ("photo", {"preset": "other"}, 422, "no model 'other'"),
         ("photo", {"format": "gif"}, 422, "png or jpeg"),
         ("photo", {"saturation": "-1"}, 422, "saturation"),
+        ("photo", {"uncertainty_fade": "-1"}, 422, "uncertainty_fade"),
         ("photo", {"reference": b"nope"}, 415, "the reference is not an image"),
     ],
 )
@@ -155,6 +163,18 @@ def test_serve_without_the_app_packages_names_the_extra(monkeypatch, capsys):
     )
     assert cli.main(["serve"]) == 1
     assert "pip install deepkoala[app]" in capsys.readouterr().err
+
+
+def test_serving_beyond_this_machine_warns(monkeypatch, saved_tiny_model, capsys):
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kwargs: served.append(host))
+    arguments = ["serve", "--model", str(saved_tiny_model)]
+    assert cli.main(arguments) == 0 and served == ["127.0.0.1"]
+    assert "warning" not in capsys.readouterr().err
+    assert cli.main([*arguments, "--host", "0.0.0.0"]) == 0 and served[-1] == "0.0.0.0"
+    assert "reachable from the network" in capsys.readouterr().err
 
 
 def test_the_library_alone_never_imports_the_apps_packages():
