@@ -324,7 +324,7 @@ class Colorizer(keras.Model):
         callbacks=None, verbose="auto", learning_rate=settings.LEARNING_RATE, shuffle=True,
         augment=True, stored_size=None, cache_dir=None, checkpoint_dir=None, distribution=None,
         seed=None, views_per_image=1, ema_momentum=None, holdout="auto", keep_last=False,
-        photo_weights=None,
+        photo_weights=None, degrade_lightness=False,
     ):  # fmt: skip
         """Train (or fine-tune) the head on color images (`deepkoala.training.Trainer`).
 
@@ -360,6 +360,9 @@ class Colorizer(keras.Model):
                 row number for arrays) is a photo's sampling weight >= 0: each
                 epoch draws its views in proportion, with replacement (e.g. to
                 balance sources); None: every view once per epoch.
+            degrade_lightness (bool): blur, add noise to or JPEG-compress the
+                lightness input of half the training views (the target colors
+                stay the photo's), for photos unlike the training ones.
 
         Returns:
             keras.callbacks.History: the Keras history; its `holdout` is the

@@ -219,7 +219,7 @@ class Trainer:
     def fit(
         self, data, epochs, batch_size, validation_split, callbacks, verbose, learning_rate,
         shuffle, augment, stored_size, cache_dir, checkpoint_dir, distribution, seed,
-        views_per_image, ema_momentum, holdout, keep_last, photo_weights,
+        views_per_image, ema_momentum, holdout, keep_last, photo_weights, degrade_lightness,
     ):  # fmt: skip
         """Train the head on color images; the arguments (and defaults) are `Colorizer.fit`'s.
 
@@ -261,7 +261,7 @@ class Trainer:
             guided = colorizer.get_config()["guided"]
             batches = training_data.batches(
                 train, batch_size, image_size, shuffle=shuffle, augment=augment, seed=seed,
-                guided=guided, photo_weights=photo_weights,
+                guided=guided, photo_weights=photo_weights, degrade=degrade_lightness,
             )  # fmt: skip
             # Validation hints are drawn with a fixed seed, so epochs compare.
             validation = training_data.batches(

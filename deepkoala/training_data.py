@@ -7,12 +7,13 @@
 (`TrainingBatches`).
 """
 
+import io
 import math
 import os
 
 import keras
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from deepkoala import chroma_bins, guided_head
 from deepkoala.embedding_cache import load_or_build_cache, store_from_arrays
@@ -55,6 +56,32 @@ def random_resized_views(image, size, count, seed, min_scale=0.35):
     return np.stack(views)
 
 
+def degrade_lightness(image, rng):
+    """`image` (uint8 RGB), as an old scan might be, half the time: blurred, noisy or JPEG'd.
+
+    One of: a Gaussian blur (radius 0.5 to 1.5 pixels), gray noise (sigma 2
+    to 8 levels, the same in each channel, so the lightness carries it) or
+    JPEG compression (quality 30 to 80); else the image unchanged.
+
+    Example:
+    >>> import numpy as np
+    >>> degrade_lightness(np.zeros((8, 8, 3), "uint8"), np.random.default_rng(0)).shape
+    (8, 8, 3)
+    """
+    if rng.random() < 0.5:
+        return image
+    kind = rng.integers(3)
+    if kind == 0:
+        radius = rng.uniform(0.5, 1.5)
+        return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius)))
+    if kind == 1:
+        noise = rng.normal(0.0, rng.uniform(2.0, 8.0), image.shape[:2])[..., None]
+        return np.clip(image + noise, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=int(rng.integers(30, 81)))
+    return np.asarray(Image.open(buffer).convert("RGB"))
+
+
 class TrainingBatches(keras.utils.PyDataset):
     """Batches `({"rgb": images, "embedding": vectors}, images)` for training.
 
@@ -81,11 +108,14 @@ class TrainingBatches(keras.utils.PyDataset):
         guided (bool): add "hints" and "color_histogram" inputs.
         weights (numpy.ndarray | None): a sampling weight per item of `indices`:
             each epoch then draws as many items, with replacement, in proportion.
+        degrade (bool): degrade the network's input (the lightness) of half the
+            items with a blur, noise or JPEG compression (`degrade_lightness`);
+            the target colors stay the view's own.
     """
 
     def __init__(
         self, store, indices, batch_size, crop_size=None, shuffle=True, augment=True, seed=None,
-        guided=False, weights=None,
+        guided=False, weights=None, degrade=False,
     ):  # fmt: skip
         super().__init__()
         self.store = store
@@ -95,6 +125,7 @@ class TrainingBatches(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.augment = augment
         self.guided = guided
+        self.degrade = degrade
         self._rng = np.random.default_rng(seed)
         self._probabilities = None if weights is None else weights / np.sum(weights)
         self._order = self._epoch_order()
@@ -123,6 +154,9 @@ class TrainingBatches(keras.utils.PyDataset):
             if maps is not None:
                 maps[mirrored] = maps[mirrored, :, ::-1]
         inputs = {"rgb": images, "embedding": self.store.embeddings[chosen]}
+        if self.degrade:
+            # The input only: the lightness comes from inputs["rgb"], the truth from `images`.
+            inputs["rgb"] = np.stack([degrade_lightness(image, self._rng) for image in images])
         if maps is not None:
             inputs["mid_level"] = maps
         if self.guided:
@@ -221,7 +255,7 @@ class TrainingData:
 
     def batches(
         self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None, guided=False,
-        photo_weights=None,
+        photo_weights=None, degrade=False,
     ):  # fmt: skip
         """`TrainingBatches` of the items `indices`; None when there are none.
 
@@ -238,7 +272,7 @@ class TrainingData:
             weights = self._item_weights(indices, photo_weights)
         return TrainingBatches(
             self.store, indices, batch_size, crop_size, shuffle=shuffle, augment=augment, seed=seed,
-            guided=guided, weights=weights,
+            guided=guided, weights=weights, degrade=degrade,
         )  # fmt: skip
 
     def _item_weights(self, indices, photo_weights):

@@ -51,10 +51,10 @@ def test_train_preset_writes_model_record_and_heldout_scores(tmp_path, monkeypat
         monkeypatch, "train_preset.py", data, "--name", "tiny", "--backbone", TINY_BACKBONE,
         "--loss", "classification", "--image-size", "32", "--stored-size", "40", "--views", "2",
         "--packages", "pkg-a", "--steps", "3", "--batch-size", "2", "--cosine-decay",
-        "--out-dir", out,
+        "--degrade-lightness", "--out-dir", out,
     )  # fmt: skip
     record = json.loads((out / "tiny-training.json").read_text())
-    assert record["steps"] == 3
+    assert record["steps"] == 3 and record["degrade_lightness"] is True
     assert record["views_per_image"] == 2 and record["config"]["loss"] == "classification"
     assert record["source_packages"] == ["pkg-a"] and record["training_photos"] == 3
     assert {photo["licence"] for photo in record["photos"]} == {"CC0-1.0"}

@@ -57,3 +57,20 @@ def test_photo_weights_draw_each_epoch_in_proportion_and_name_bad_weights(tmp_pa
             data.batches(train, 4, 32, photo_weights=lambda path: -1)
         with pytest.raises(ValueError, match="weight 0"):
             data.batches(train, 4, 32, photo_weights=lambda path: 0)
+
+
+def test_degraded_lightness_changes_the_input_never_the_target(tmp_path):
+    from deepkoala.embedding_cache import store_from_arrays
+    from deepkoala.training_data import TrainingBatches
+    from tests.helpers import striped_images
+
+    images = striped_images(16)
+    store = store_from_arrays(images, 32, lambda batch: np.zeros((len(batch), 4), "float32"))
+    batches = TrainingBatches(
+        store, np.arange(16), 16, augment=False, shuffle=False, seed=0, degrade=True
+    )
+    inputs, target = batches[0]
+    np.testing.assert_array_equal(target, store.images[:16])  # the truth, untouched
+    changed = [not np.array_equal(a, b) for a, b in zip(inputs["rgb"], target, strict=True)]
+    assert 3 <= sum(changed) <= 13  # about half of them
+    assert inputs["rgb"].dtype == np.uint8 and inputs["rgb"].shape == target.shape

@@ -173,6 +173,11 @@ def main(argv=None):
         help="draw each photo in proportion to 1 / (photos of its package)**POWER: 1 gives "
         "every package the same share of the steps, 0 (default) every photo",
     )
+    parser.add_argument(
+        "--degrade-lightness",
+        action="store_true",
+        help="blur, noise or JPEG on half the views' lightness input (Colorizer.fit's)",
+    )
     args = parser.parse_args(argv)
     if args.early_stopping is not None and not args.validation_percent:
         parser.error("--early-stopping needs --validation-percent")
@@ -242,6 +247,7 @@ def main(argv=None):
         seed=0,
         verbose=2,
         photo_weights=photo_weights,
+        degrade_lightness=args.degrade_lightness,
     )
     training_seconds = time.time() - started
     model_path = os.path.join(args.out_dir, f"{args.name}.keras")
@@ -267,6 +273,7 @@ def main(argv=None):
         "cosine_decay": args.cosine_decay,
         "ema_momentum": args.ema_momentum,
         "balance_sources": args.balance_sources,
+        "degrade_lightness": args.degrade_lightness,
         "training_seconds": round(training_seconds),
         "loss_history": [round(value, 5) for value in history.history["loss"]],
         "validation_loss_history": [
