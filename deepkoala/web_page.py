@@ -153,6 +153,8 @@ def mount_page(app, service, max_upload_mb):
     Example:
     >>> app = mount_page(FastAPI(), service, 25)  # doctest: +SKIP
     """
+    # No usage reports from the server either (Gradio reads this when a page is built).
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     # No footer: its links lead off this machine.
     return gr.mount_gradio_app(
         app,

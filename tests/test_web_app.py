@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -336,6 +337,14 @@ def test_the_page_in_a_real_browser_colorizes_steers_and_downloads_offline(tmp_p
         browser.close()
     elsewhere = [url for url in requests if not url.startswith(live_server)]
     assert not elsewhere, f"the page asked other hosts: {elsewhere[:5]}"
+    # Gradio's file route serves its own cache, never a path a client names.
+    for path in ("/etc/passwd", str(photo)):
+        try:
+            with urllib.request.urlopen(f"{live_server}/gradio_api/file={path}") as answer:
+                status = answer.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert status in (403, 404), (path, status)
 
 
 def _chroma(image):
