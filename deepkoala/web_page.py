@@ -23,6 +23,8 @@ from deepkoala.colorize_service import ServiceError
 # Gradio keeps uploads and results in its cache: checked every minute, files
 # older than five minutes removed (and all of them at shutdown).
 CACHE_LIFETIME = (60, 300)
+# The largest side of the images the page shows (the download is full size).
+DISPLAY_SIDE = 1600
 
 
 def _bytes(path):
@@ -53,7 +55,7 @@ def build_page(service):
 
     def colorize(upload, hints_text, reference, preset, saturation, fade):
         if upload is None:
-            return None, None, gr.update(value=None, visible=False)
+            return None, None, gr.update(value=None, visible=False), None
         photo_bytes = _bytes(upload)
         try:
             encoded, _ = service.colorize(
@@ -67,18 +69,25 @@ def build_page(service):
         except ServiceError as error:
             raise gr.Error(error.message) from None
         result = Image.open(io.BytesIO(encoded))
-        before = ImageOps.exif_transpose(Image.open(io.BytesIO(photo_bytes)))
-        before = before.convert("L").convert("RGB")
         download = _result_file(result, results.name)
-        return before, (before, result), gr.update(value=download, visible=True)
+        # The browser gets at most DISPLAY_SIDE pixels a side; hints and the download
+        # are in the photo's own pixels.
+        before = ImageOps.exif_transpose(Image.open(io.BytesIO(photo_bytes))).convert("L")
+        shown, shown_result = _for_display(before.convert("RGB")), _for_display(result)
+        return (
+            shown,
+            (shown, shown_result),
+            gr.update(value=download, visible=True),
+            result.size,
+        )
 
-    def add_hint(hints_text, hint_color, event: gr.SelectData):
+    def add_hint(hints_text, hint_color, size, event: gr.SelectData):
         try:
             hints = json.loads(hints_text) if hints_text.strip() else []
         except json.JSONDecodeError:
             hints = []
-        x, y = event.index
-        hints.append({"x": int(x), "y": int(y), "color": _hex(hint_color)})
+        x, y = photo_pixel(event.index, size)
+        hints.append({"x": x, "y": y, "color": _hex(hint_color)})
         return json.dumps(hints)
 
     with gr.Blocks(title="deepkoala", analytics_enabled=False, delete_cache=CACHE_LIFETIME) as page:
@@ -126,17 +135,39 @@ def build_page(service):
                 download = gr.DownloadButton(
                     "Download (full resolution)", visible=False, elem_id="download"
                 )
+        size = gr.State()  # the photo's own (width, height)
         inputs = [upload, hints, reference, preset, saturation, fade]
-        outputs = [photo, slider, download]
+        outputs = [photo, slider, download, size]
         upload.upload(lambda: "", outputs=hints).then(colorize, inputs, outputs)
         upload.clear(lambda: "", outputs=hints).then(colorize, inputs, outputs)
-        photo.select(add_hint, [hints, hint_color], hints).then(colorize, inputs, outputs)
+        photo.select(add_hint, [hints, hint_color, size], hints).then(colorize, inputs, outputs)
         clear.click(lambda: "", outputs=hints).then(colorize, inputs, outputs)
         hints.submit(colorize, inputs, outputs)
         for control in (reference, preset, saturation, fade):
             control.change(colorize, inputs, outputs)
     page.deepkoala_results = results  # kept as long as the page
     return page
+
+
+def _for_display(image):
+    if max(image.size) <= DISPLAY_SIDE:
+        return image
+    shown = image.copy()
+    shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.LANCZOS)
+    return shown
+
+
+def photo_pixel(shown_pixel, size):
+    """The photo's own pixel (x, y) under a click at `shown_pixel` of its display copy.
+
+    Example:
+    >>> photo_pixel((800, 300), (4000, 3000))  # shown at 1600x1200
+    (2000, 750)
+    """
+    width, height = size
+    scale = max(width, height) / min(max(width, height), DISPLAY_SIDE)
+    x, y = (round(value * scale) for value in shown_pixel)
+    return min(max(x, 0), width - 1), min(max(y, 0), height - 1)
 
 
 def _hex(picked):

@@ -359,3 +359,14 @@ def _download(page, path):
         page.click("#download")
     download.value.save_as(path)
     return Image.open(path)
+
+
+def test_the_page_shows_big_photos_smaller_and_maps_clicks_back_to_their_pixels():
+    from deepkoala.web_page import DISPLAY_SIDE, _for_display, photo_pixel
+
+    big = Image.new("RGB", (4 * DISPLAY_SIDE, 2 * DISPLAY_SIDE))
+    assert _for_display(big).size == (DISPLAY_SIDE, DISPLAY_SIDE // 2)
+    assert photo_pixel((DISPLAY_SIDE - 1, 10), big.size) == (4 * DISPLAY_SIDE - 4, 40)
+    assert photo_pixel((DISPLAY_SIDE, DISPLAY_SIDE), big.size) == (6399, 3199)  # clipped
+    small = Image.new("RGB", (320, 240))
+    assert _for_display(small) is small and photo_pixel((160, 120), small.size) == (160, 120)
