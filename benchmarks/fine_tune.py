@@ -17,24 +17,26 @@ each on 2 CPU cores.
 """
 
 import argparse
-import csv
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 
 from deepkoala import Colorizer
 from deepkoala.evaluation import evaluate
 
-RESERVED = ("mate-backgrounds", "darknet", "enlightenment-data", "lomiri-wallpapers-20.04")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+
+from demo_dataset.sources import RESERVED_PACKAGES  # noqa: E402
+from leave_one_source_out import read_manifest  # noqa: E402
 
 
 def _archive(data, source):
-    with open(os.path.join(data, "manifest.csv"), newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
-    if source in RESERVED or {row["package"] for row in rows} & set(RESERVED):
+    if source in RESERVED_PACKAGES:
         raise SystemExit("the packages reserved for independent evaluation must not be used")
+    rows = read_manifest(data)  # refuses a set that holds any of them
     paths = [os.path.join(data, row["path"]) for row in rows if row["package"] == source]
     if not paths:
         raise SystemExit(f"no photos of {source} in {data}")

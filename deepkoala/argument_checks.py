@@ -14,26 +14,20 @@ def check_positive_int(name, value):
     return value
 
 
+def _is_finite_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_positive_number(name, value):
     """Return `value` if it is a finite number > 0, else raise a `ValueError` naming it."""
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not _is_finite_number(value) or value <= 0:
         raise ValueError(f"`{name}` must be a finite positive number. Received: {name}={value!r}")
     return value
 
 
 def check_non_negative_number(name, value):
     """Return `value` if it is a finite number >= 0, else raise a `ValueError` naming it."""
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if not _is_finite_number(value) or value < 0:
         raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
     return value
 

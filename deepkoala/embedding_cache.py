@@ -335,7 +335,8 @@ def load_or_build_cache(
         file = h5py.File(cache_path, "r")
     skipped = json.loads(file.attrs["skipped"])
     warn_skipped(skipped)
-    kept = [path for path in paths if path not in frozenset(skipped)]
+    unreadable = frozenset(skipped)
+    kept = [path for path in paths if path not in unreadable]
     return ImageStore(
         file["images"], file["embeddings"][:], file, file["sources"][:], file.get("mid_level"),
         photos=kept,

@@ -178,9 +178,24 @@ def available_presets():
     return sorted(_PRESETS)
 
 
+# `deepkoala evaluate` of the float16 koala-lite0 on the 52 held-out photos of
+# tools/make_demo_dataset.py's set (--max-short-side 768); koala-lite0-guided
+# colorizes exactly as it does without guidance, so it scores the same.
+_KOALA_LITE0_SCORES = {
+    "images": 52,
+    "psnr": 21.394,
+    "gray_psnr": 20.308,
+    "ssim": 0.9072,
+    "gray_ssim": 0.9064,
+    "auc": 0.8731,
+    "gray_auc": 0.8521,
+    "colorfulness": 29.0997,
+    "gray_colorfulness": 0.0,
+    "original_colorfulness": 48.3059,
+}
+
 # Released by tools/export_preset.py (its training record: data/koala-lite0/training.json);
-# the scores are `deepkoala evaluate` of this float16 preset on the 52 held-out photos
-# of tools/make_demo_dataset.py's set (--max-short-side 768). Its decoding (uncertainty
+# the scores are above. Its decoding (uncertainty
 # fade 0.5, saturation 1.05) was chosen on the leave-one-source-out table of its recipe
 # (docs/quality.md, "Across sources").
 register_preset(
@@ -189,9 +204,8 @@ register_preset(
         description=(
             "Half-width head on EfficientNet-Lite0 with its mid-level features fused, "
             "classifying a*b* (annealed mean, faded where torn between hues), chroma upsampled "
-            "edge-aware; trained on 299 "
-            "openly licensed photos, stopped by validation, weights partly averaged; ships "
-            "with deepkoala, works offline"
+            "edge-aware; trained on 299 openly licensed photos, stopped by validation, weights "
+            "partly averaged; ships with deepkoala, works offline"
         ),
         files={
             "config.json": "1107aaaca170af9f61cf90ad780670f1698fce11b96847c6764e2883fd37e8ff",
@@ -207,26 +221,15 @@ register_preset(
             "step's and 1/4 their moving average (0.99), chosen on the validation photos; "
             "10 min on 2 CPU cores"
         ),
-        scores={
-            "images": 52,
-            "psnr": 21.394,
-            "gray_psnr": 20.308,
-            "ssim": 0.9072,
-            "gray_ssim": 0.9064,
-            "auc": 0.8731,
-            "gray_auc": 0.8521,
-            "colorfulness": 29.0997,
-            "gray_colorfulness": 0.0,
-            "original_colorfulness": 48.3059,
-        },
+        scores=dict(_KOALA_LITE0_SCORES),
     )
 )
 _ALIASES["demo"] = "koala-lite0"
 
 # Released by tools/export_preset.py from `tools/train_preset.py --guided-from koala-lite0`
 # (its training record: data/koala-lite0-guided/training.json). Without guidance it
-# colorizes exactly as koala-lite0 (the scores are the same, `deepkoala evaluate`);
-# what its guidance brings is measured in docs/guided.md.
+# colorizes exactly as koala-lite0 (the same scores); what its guidance brings is
+# measured in docs/guided.md.
 register_preset(
     Preset(
         name="koala-lite0-guided",
@@ -249,17 +252,6 @@ register_preset(
             "Adam 1e-3, 745 steps of 16 in 18 min on 2 CPU cores, the weights of step 447 "
             "kept (3 epochs, the best of 5 by validation loss)"
         ),
-        scores={
-            "images": 52,
-            "psnr": 21.394,
-            "gray_psnr": 20.308,
-            "ssim": 0.9072,
-            "gray_ssim": 0.9064,
-            "auc": 0.8731,
-            "gray_auc": 0.8521,
-            "colorfulness": 29.0997,
-            "gray_colorfulness": 0.0,
-            "original_colorfulness": 48.3059,
-        },
+        scores=dict(_KOALA_LITE0_SCORES),
     )
 )

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from leave_one_source_out import FOLDS, _manifest  # noqa: E402
+from leave_one_source_out import FOLDS, read_manifest  # noqa: E402
 
 from deepkoala import Colorizer, metrics  # noqa: E402
 from deepkoala.images import read_rgb_uint8  # noqa: E402
@@ -57,7 +57,7 @@ def main(argv=None):
     parser.add_argument("--saturation", type=float, default=1.0)
     parser.add_argument("--out", help="write the table and figures here (JSON)")
     args = parser.parse_args(argv)
-    rows = _manifest(args.data)
+    rows = read_manifest(args.data)
     names = metrics.hue_family_names()
     total = np.zeros((len(names), len(names)), np.int64)
     per_fold = {}

@@ -30,6 +30,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import train_preset  # noqa: E402
+from demo_dataset.sources import RESERVED_PACKAGES  # noqa: E402
 
 from deepkoala import Colorizer  # noqa: E402
 from deepkoala.evaluation import evaluate  # noqa: E402
@@ -43,14 +44,13 @@ FOLDS = {
     "tuxpaint": ("tuxpaint-data",),
     "wallpapers": ("lomiri-wallpapers-16.04", "plasma-workspace-wallpapers", "lxqt-themes"),
 }
-# Kept for independent evaluation: never trained, tuned or calibrated on.
-RESERVED = ("mate-backgrounds", "darknet", "enlightenment-data", "lomiri-wallpapers-20.04")
 
 
-def _manifest(data):
+def read_manifest(data):
+    """The rows of DATA/manifest.csv; exits when it holds a package kept for evaluation."""
     with open(os.path.join(data, "manifest.csv"), newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
-    reserved = sorted({row["package"] for row in rows} & set(RESERVED))
+    reserved = sorted({row["package"] for row in rows} & set(RESERVED_PACKAGES))
     if reserved:
         raise SystemExit(f"{data} holds photos of the reserved packages {reserved}")
     return rows
@@ -107,7 +107,7 @@ def main(argv=None):
             decoding[name] = getattr(args, name)
     if args.score_only and "--temperature" in recipe:
         decoding["temperature"] = float(recipe[recipe.index("--temperature") + 1])
-    rows = _manifest(args.data)
+    rows = read_manifest(args.data)
     training_packages = {row["package"] for row in rows if row["split"] == "train"}
     table = []
     for number, fold in enumerate(args.folds, start=1):
