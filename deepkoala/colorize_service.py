@@ -143,6 +143,24 @@ class ColorizeService:
         """
         if output_format not in FORMATS:
             raise ServiceError(422, f"format must be png or jpeg, got {output_format!r}")
+        result = self.colorize_image(
+            image_bytes, hints, reference_bytes, preset, saturation, uncertainty_fade
+        )
+        pillow_format, media_type = FORMATS[output_format]
+        encoded = io.BytesIO()
+        options = {"quality": 95} if pillow_format == "JPEG" else {"compress_level": 1}
+        result.save(encoded, pillow_format, **options)
+        return encoded.getvalue(), media_type
+
+    def colorize_image(
+        self, image_bytes, hints=None, reference_bytes=None, preset=None, saturation=None,
+        uncertainty_fade=None,
+    ):  # fmt: skip
+        """`colorize`'s result as an RGB PIL image, not encoded (the page shows it).
+
+        Example:
+        >>> service.colorize_image(open("old.jpg", "rb").read()).size  # doctest: +SKIP
+        """
         name = preset or self.model_names[0]
         if name not in self.model_names:
             raise ServiceError(422, f"no model {name!r} here; this server has {self.model_names}")
@@ -176,11 +194,7 @@ class ColorizeService:
                 result = colorizer.colorize(image, hints=hints or None, reference=reference)
             except ValueError as error:  # a hint outside the photo, a gray reference
                 raise ServiceError(422, str(error)) from None
-        pillow_format, media_type = FORMATS[output_format]
-        encoded = io.BytesIO()
-        options = {"quality": 95} if pillow_format == "JPEG" else {"compress_level": 1}
-        result.convert("RGB").save(encoded, pillow_format, **options)
-        return encoded.getvalue(), media_type
+        return result.convert("RGB")
 
     @contextlib.contextmanager
     def _slot(self):

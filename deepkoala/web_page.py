@@ -58,7 +58,7 @@ def build_page(service):
             return None, None, gr.update(value=None, visible=False), None
         photo_bytes = _bytes(upload)
         try:
-            encoded, _ = service.colorize(
+            result = service.colorize_image(
                 photo_bytes,
                 hints_text,
                 _bytes(reference) if reference else None,
@@ -68,7 +68,6 @@ def build_page(service):
             )
         except ServiceError as error:
             raise gr.Error(error.message) from None
-        result = Image.open(io.BytesIO(encoded))
         download = _result_file(result, results.name)
         # The browser gets at most DISPLAY_SIDE pixels a side; hints and the download
         # are in the photo's own pixels.
