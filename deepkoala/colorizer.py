@@ -324,7 +324,7 @@ class Colorizer(keras.Model):
         callbacks=None, verbose="auto", learning_rate=settings.LEARNING_RATE, shuffle=True,
         augment=True, stored_size=None, cache_dir=None, checkpoint_dir=None, distribution=None,
         seed=None, views_per_image=1, ema_momentum=None, holdout="auto", keep_last=False,
-        photo_weights=None, degrade_lightness=False,
+        photo_weights=None, degrade_lightness=False, embedding_dropout=0.0, weight_decay=None,
     ):  # fmt: skip
         """Train (or fine-tune) the head on color images (`deepkoala.training.Trainer`).
 
@@ -363,6 +363,10 @@ class Colorizer(keras.Model):
             degrade_lightness (bool): blur, add noise to or JPEG-compress the
                 lightness input of half the training views (the target colors
                 stay the photo's), for photos unlike the training ones.
+            embedding_dropout (float): while training, drop this share of the
+                embedding's values (and of the mid-level map's channels), so
+                the head leans less on what the classifier recognised.
+            weight_decay (float | None): Adam's decoupled weight decay (as AdamW).
 
         Returns:
             keras.callbacks.History: the Keras history; its `holdout` is the

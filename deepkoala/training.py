@@ -163,6 +163,16 @@ def _check_fit_arguments(
         )
 
 
+def _check_regularisation(embedding_dropout, weight_decay):
+    if not isinstance(embedding_dropout, (int, float)) or not 0.0 <= embedding_dropout < 1.0:
+        raise ValueError(
+            "`embedding_dropout` must be in [0, 1). "
+            f"Received: embedding_dropout={embedding_dropout!r}"
+        )
+    if weight_decay is not None:
+        check_positive_number("weight_decay", weight_decay)
+
+
 def _take_holdout(data, holdout, pretrained):
     """(training data, held-out photos as uint8 RGB arrays or None) for `fit`'s `holdout`."""
     if not (holdout in ("auto", None) or (isinstance(holdout, int) and holdout >= 0)):
@@ -211,7 +221,8 @@ class Trainer:
         self.colorizer = colorizer
         self._model = None
         self._loss = None
-        self._ema_momentum = None
+        self._optimizer_settings = None
+        self._embedding_dropout = None
         # The colorizer rebuilt under a distribution, and its own trainer.
         self._distribution = None
         self._twin_trainer = None
@@ -220,6 +231,7 @@ class Trainer:
         self, data, epochs, batch_size, validation_split, callbacks, verbose, learning_rate,
         shuffle, augment, stored_size, cache_dir, checkpoint_dir, distribution, seed,
         views_per_image, ema_momentum, holdout, keep_last, photo_weights, degrade_lightness,
+        embedding_dropout, weight_decay,
     ):  # fmt: skip
         """Train the head on color images; the arguments (and defaults) are `Colorizer.fit`'s.
 
@@ -234,6 +246,7 @@ class Trainer:
         _check_fit_arguments(
             epochs, batch_size, validation_split, learning_rate, views_per_image, ema_momentum
         )
+        _check_regularisation(embedding_dropout, weight_decay)
         image_size = colorizer.image_size
         stored_size = image_size if stored_size is None else stored_size
         if not isinstance(stored_size, int) or stored_size < image_size:
@@ -280,7 +293,11 @@ class Trainer:
             try:
                 with contextlib.nullcontext() if distribution is None else distribution.scope():
                     model = trainer.training_model(
-                        learning_rate, head_loss(loss_name, bin_weights), ema_momentum
+                        learning_rate,
+                        head_loss(loss_name, bin_weights),
+                        ema_momentum,
+                        embedding_dropout=embedding_dropout,
+                        weight_decay=weight_decay,
                     )
                     history = model.fit(
                         batches,
@@ -317,20 +334,27 @@ class Trainer:
         self._twin_trainer.colorizer.set_weights(self.colorizer.get_weights())
         return self._twin_trainer
 
-    def training_model(self, learning_rate=settings.LEARNING_RATE, loss=None, ema_momentum=None):
+    def training_model(
+        self, learning_rate=settings.LEARNING_RATE, loss=None, ema_momentum=None,
+        embedding_dropout=0.0, weight_decay=None,
+    ):  # fmt: skip
         """The compiled Keras model that `fit` trains, from cached embeddings.
 
         Inputs {"rgb": uint8 images (B, H, W, 3), "embedding": (B, E)} (and
         "mid_level": (B, h, w, C) with mid-level features, "hints" and
         "color_histogram" for a guided head), target the same
-        RGB images; the frozen backbone is not part of it. It is built once
-        and recompiled when the loss or the moving average changes.
+        RGB images; the frozen backbone is not part of it. It is built once,
+        rebuilt when the dropout changes and recompiled when the loss or the
+        optimizer's settings change.
 
         Args:
             learning_rate (float): Adam's learning rate.
             loss (callable | None): the loss (`head_loss`); None keeps the
                 last one, or the plain loss of the head's kind.
             ema_momentum (float | None): keep a moving average of the weights.
+            embedding_dropout (float): dropout on the embedding (and on the
+                mid-level map's channels) during training only.
+            weight_decay (float | None): Adam's decoupled weight decay (AdamW's).
 
         Returns:
             keras.Model: compiled.
@@ -340,27 +364,43 @@ class Trainer:
         >>> model.train_on_batch({"rgb": rgb, "embedding": vectors}, rgb)  # doctest: +SKIP
         """
         check_positive_number("learning_rate", learning_rate)
+        _check_regularisation(embedding_dropout, weight_decay)
         loss = loss or self._loss or head_loss(self.colorizer.get_config()["loss"])
-        if self._model is None:
-            self._model = self._build_model()
-            self._model.compile(optimizer=self._optimizer(learning_rate, ema_momentum), loss=loss)
-        elif ema_momentum != self._ema_momentum:
+        optimizer_settings = (ema_momentum, weight_decay)
+        if self._model is None or embedding_dropout != self._embedding_dropout:
+            self._model = self._build_model(embedding_dropout)
+            self._model.compile(
+                optimizer=self._optimizer(learning_rate, *optimizer_settings), loss=loss
+            )
+        elif optimizer_settings != self._optimizer_settings:
             # The moving average lives in the optimizer's variables.
-            self._model.compile(optimizer=self._optimizer(learning_rate, ema_momentum), loss=loss)
+            self._model.compile(
+                optimizer=self._optimizer(learning_rate, *optimizer_settings), loss=loss
+            )
         else:
             self._model.optimizer.learning_rate = learning_rate
             if loss is not self._loss:
                 self._model.compile(optimizer=self._model.optimizer, loss=loss)
-        self._loss, self._ema_momentum = loss, ema_momentum
+        self._loss, self._optimizer_settings = loss, optimizer_settings
+        self._embedding_dropout = embedding_dropout
         return self._model
 
-    def _build_model(self):
+    def _build_model(self, embedding_dropout):
         head = self.colorizer.head
         rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
         # The head's inputs after the lightness, by name: "embedding", then
         # "mid_level", "hints" and "color_histogram" where the head has them.
-        extra = {i.name: keras.Input(i.shape[1:], name=i.name) for i in head.inputs[1:]}
+        inputs = {i.name: keras.Input(i.shape[1:], name=i.name) for i in head.inputs[1:]}
+        extra = dict(inputs)
         lightness = LightnessFromRGB(name="lightness_from_rgb")(rgb)
+        if embedding_dropout:
+            # Less reliance on what the classifier recognised, which differs most
+            # between sources of photos.
+            extra["embedding"] = keras.layers.Dropout(embedding_dropout)(extra["embedding"])
+            if "mid_level" in extra:
+                extra["mid_level"] = keras.layers.SpatialDropout2D(embedding_dropout)(
+                    extra["mid_level"]
+                )
         if settings.classifies(self.colorizer.get_config()["loss"]):
             # Train on the bin logits; the annealed mean is for colorizing.
             vectors = [extra[name] for name in ("embedding", "mid_level") if name in extra]
@@ -369,11 +409,12 @@ class Trainer:
                 chroma = head.guide([chroma, extra["hints"], extra["color_histogram"]])
         else:
             chroma = head([lightness, *extra.values()])
-        return keras.Model({"rgb": rgb, **extra}, chroma, name="trainer")
+        return keras.Model({"rgb": rgb, **inputs}, chroma, name="trainer")
 
-    def _optimizer(self, learning_rate, ema_momentum):
+    def _optimizer(self, learning_rate, ema_momentum, weight_decay):
         optimizer = keras.optimizers.Adam(
             learning_rate,
+            weight_decay=weight_decay,
             use_ema=ema_momentum is not None,
             ema_momentum=0.99 if ema_momentum is None else ema_momentum,
         )

@@ -174,6 +174,34 @@ def test_a_changed_backbone_rebuilds_the_cache(tmp_path, monkeypatch, tiny_color
     assert counter.calls >= 1
 
 
+def test_embedding_dropout_and_weight_decay_act_in_training_only(tmp_path, tiny_colorizer):
+    photos = tmp_path / "photos"
+    _write_photos(photos, 4)
+    before = [np.array(w) for w in tiny_colorizer.head.get_weights()]
+    tiny_colorizer.fit(
+        photos, epochs=1, batch_size=4, cache_dir=tmp_path / "cache", verbose=0,
+        learning_rate=1e-6, weight_decay=1e5,
+    )  # fmt: skip
+    # Adam's steps (1e-6) are negligible; the decay takes a tenth of each weight.
+    after = tiny_colorizer.head.get_weights()
+    kernels = [(b, a) for b, a in zip(before, after, strict=True) if b.ndim == 4]
+    assert all(np.linalg.norm(a) < 0.95 * np.linalg.norm(b) for b, a in kernels)
+    trainer = tiny_colorizer.training_model()
+    assert not any("dropout" in layer.name for layer in trainer.layers)
+    tiny_colorizer.fit(
+        photos, epochs=1, batch_size=4, cache_dir=tmp_path / "cache", verbose=0,
+        embedding_dropout=0.5,
+    )  # fmt: skip
+    trainer = tiny_colorizer._trainer()._model
+    assert {"Dropout"} <= {type(layer).__name__ for layer in trainer.layers}
+    # The colorizer itself has no dropout: colorizing stays deterministic.
+    assert not any("dropout" in layer.name for layer in tiny_colorizer.head.layers)
+    with pytest.raises(ValueError, match="embedding_dropout=1.0"):
+        tiny_colorizer.fit(photos, embedding_dropout=1.0, verbose=0)
+    with pytest.raises(ValueError, match="weight_decay=-1"):
+        tiny_colorizer.fit(photos, weight_decay=-1, verbose=0)
+
+
 def test_fit_skips_bad_files_with_one_warning(tmp_path, tiny_colorizer):
     photos = tmp_path / "photos"
     _write_photos(photos, 3)

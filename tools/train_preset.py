@@ -178,6 +178,15 @@ def main(argv=None):
         action="store_true",
         help="blur, noise or JPEG on half the views' lightness input (Colorizer.fit's)",
     )
+    parser.add_argument(
+        "--embedding-dropout",
+        type=float,
+        default=0.0,
+        help="dropout on the embedding and the mid-level map's channels (Colorizer.fit's)",
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, help="Adam's decoupled weight decay (Colorizer.fit's)"
+    )
     args = parser.parse_args(argv)
     if args.early_stopping is not None and not args.validation_percent:
         parser.error("--early-stopping needs --validation-percent")
@@ -248,6 +257,8 @@ def main(argv=None):
         verbose=2,
         photo_weights=photo_weights,
         degrade_lightness=args.degrade_lightness,
+        embedding_dropout=args.embedding_dropout,
+        weight_decay=args.weight_decay,
     )
     training_seconds = time.time() - started
     model_path = os.path.join(args.out_dir, f"{args.name}.keras")
@@ -274,6 +285,8 @@ def main(argv=None):
         "ema_momentum": args.ema_momentum,
         "balance_sources": args.balance_sources,
         "degrade_lightness": args.degrade_lightness,
+        "embedding_dropout": args.embedding_dropout,
+        "weight_decay": args.weight_decay,
         "training_seconds": round(training_seconds),
         "loss_history": [round(value, 5) for value in history.history["loss"]],
         "validation_loss_history": [
