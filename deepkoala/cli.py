@@ -55,6 +55,17 @@ def _hint(text):
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
+def _shard(text):
+    index, _, count = text.partition("/")
+    try:
+        index, count = int(index), int(count)
+    except ValueError:
+        index = count = -1
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, got {text}")
+    return index, count
+
+
 def _backbone_weights(text):
     return None if text.lower() == "none" else text
 
@@ -246,6 +257,41 @@ def build_parser():
         help="fine-tuning: keep the last epoch's weights even when the holdout scores them "
         "worse than the preset's",
     )
+
+    train.add_argument("--cache-dir", help="embedding caches (default $DEEPKOALA_HOME/cache)")
+    processes = train.add_argument_group(
+        "several processes (KERAS_BACKEND=jax; or the KERAS_DISTRIBUTION_* variables)"
+    )
+    processes.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+    processes.add_argument("--num-processes", type=_positive_int, metavar="N")
+    processes.add_argument("--process-id", type=int, metavar="I", help="0 to N-1")
+
+    cache = commands.add_parser(
+        "cache",
+        help="build the embedding cache that train reads, whole or one shard per worker",
+        description="Cut every photo of a folder into views and store them with their "
+        "backbone embeddings, as `deepkoala train` does before its first epoch, with the same "
+        "settings. With --shard I/N, only the photos whose path hashes to shard I, in a file of "
+        "their own: N workers build the N shards without talking to each other, and train "
+        "reads them all (docs/distributed.md).",
+        formatter_class=examples,
+        epilog="examples:\n"
+        "  deepkoala cache photos/ --backbone efficientnet_lite0 --shard 0/4 --cache-dir /shared\n"
+        "  deepkoala train photos/ --backbone efficientnet_lite0 --cache-dir /shared --out m.keras",
+    )
+    cache.add_argument("folder", metavar="DIR", help="folder of color images")
+    cache_start = cache.add_mutually_exclusive_group()
+    cache_start.add_argument("--weights", metavar="PATH", help="the .keras file train will tune")
+    cache_start.add_argument("--preset", metavar="NAME", help="the preset train will tune")
+    cache.add_argument("--backbone", default=settings.BACKBONE)
+    cache.add_argument(
+        "--backbone-weights", type=_backbone_weights, default=settings.BACKBONE_WEIGHTS
+    )
+    cache.add_argument("--size", type=_positive_int, default=settings.IMAGE_SIZE)
+    cache.add_argument("--views-per-image", type=_positive_int, default=1)
+    cache.add_argument("--stored-size", type=_positive_int)
+    cache.add_argument("--cache-dir", help="default $DEEPKOALA_HOME/cache")
+    cache.add_argument("--shard", type=_shard, metavar="I/N", help="build shard I of N only")
 
     serve = commands.add_parser(
         "serve",
@@ -583,20 +629,11 @@ def _check_writable_model_path(path):
 
 
 def run_train(args):
-    from deepkoala import Colorizer
-
     if not os.path.isdir(args.folder):
         raise UserError(f"no such folder: {args.folder}")
     _check_writable_model_path(args.out)
-    if args.weights or args.preset:
-        colorizer = Colorizer.from_preset(args.weights or args.preset)
-    else:
-        colorizer = Colorizer(
-            backbone=args.backbone,
-            backbone_weights=args.backbone_weights,
-            image_size=args.size,
-            loss=args.loss,
-        )
+    distribution = _join_processes(args)
+    colorizer = _training_colorizer(args)
     history = colorizer.fit(
         args.folder,
         epochs=args.epochs,
@@ -609,15 +646,72 @@ def run_train(args):
         verbose=2,
         holdout=args.holdout,
         keep_last=args.keep_last,
+        cache_dir=args.cache_dir,
+        distribution=distribution,
     )
     if history.holdout is not None:
         print(_holdout_summary(history.holdout))
+    from deepkoala import multi_process
+
+    if not multi_process.is_writer():
+        return 0
     try:
         colorizer.save(args.out)
     except OSError as error:
         # Keras' message names no file (or the hidden partial).
         raise OSError(f"cannot write {args.out}: {error.strerror or error}") from None
     print(f"Saved {args.out}")
+    return 0
+
+
+def _training_colorizer(args):
+    """The colorizer `train` (and `cache`) starts from: a preset, a file, or a new one."""
+    from deepkoala import Colorizer, settings
+
+    if args.weights or args.preset:
+        return Colorizer.from_preset(args.weights or args.preset)
+    return Colorizer(
+        backbone=args.backbone,
+        backbone_weights=args.backbone_weights,
+        image_size=args.size,
+        loss=getattr(args, "loss", settings.LOSS),
+    )
+
+
+def _join_processes(args):
+    """The distribution over several processes that the arguments or the environment ask for."""
+    asked = (args.coordinator, args.num_processes, args.process_id)
+    if all(value is None for value in asked) and not os.environ.get(
+        "KERAS_DISTRIBUTION_NUM_PROCESSES"
+    ):
+        return None
+    from deepkoala import multi_process
+
+    try:
+        return multi_process.initialize(*asked)
+    except RuntimeError as error:
+        raise UserError(str(error)) from None
+
+
+def run_cache(args):
+    from deepkoala.paths import deepkoala_home
+    from deepkoala.training import backbone_id
+    from deepkoala.training_data import TrainingData
+
+    if not os.path.isdir(args.folder):
+        raise UserError(f"no such folder: {args.folder}")
+    colorizer = _training_colorizer(args)
+    stored_size = args.stored_size or colorizer.image_size
+    if stored_size < colorizer.image_size:
+        raise UserError(f"--stored-size must be at least the working size {colorizer.image_size}")
+    cache_dir = args.cache_dir or os.path.join(deepkoala_home(), "cache")
+    with TrainingData(
+        args.folder, stored_size, colorizer.embed, backbone_id(colorizer), cache_dir,
+        args.views_per_image, verbose=True, shard=args.shard,
+    ) as data:  # fmt: skip
+        photos, views = len(data.store.photos), len(data.store)
+    which = f"shard {args.shard[0]}/{args.shard[1]}" if args.shard else "the cache"
+    print(f"{which}: {photos} photos, {views} views, in {cache_dir}")
     return 0
 
 
@@ -775,6 +869,7 @@ def main(argv=None):
     commands = {
         "colorize": run_colorize,
         "train": run_train,
+        "cache": run_cache,
         "serve": run_serve,
         "presets": run_presets,
         "evaluate": run_evaluate,

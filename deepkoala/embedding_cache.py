@@ -14,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import zlib
 
 import h5py
@@ -76,9 +77,40 @@ class ImageStore:
         return len(self.embeddings)
 
     def close(self):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        files = self._file if isinstance(self._file, list) else [self._file]
+        for file in files:
+            if file is not None:
+                file.close()
+        self._file = None
+
+
+class ShardedRows:
+    """Rows of several HDF5 datasets (the shards' images or maps) read as one array.
+
+    `locations` (N, 2) gives, for each row of the whole, its shard and its row
+    there. Indexing takes a sorted array of row numbers (as `TrainingBatches`
+    and `TrainingData.ab_histogram` do) or a slice.
+    """
+
+    def __init__(self, datasets, locations):
+        self.datasets = datasets
+        self.locations = np.asarray(locations)
+        self.shape = (len(self.locations), *datasets[0].shape[1:])
+        self.dtype = datasets[0].dtype
+
+    def __len__(self):
+        return len(self.locations)
+
+    def __getitem__(self, rows):
+        rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        shards, local = self.locations[rows].T
+        for shard in np.unique(shards):
+            mine = np.flatnonzero(shards == shard)
+            # HDF5 reads need increasing indices: read sorted, put back in place.
+            order = np.argsort(local[mine], kind="stable")
+            out[mine[order]] = self.datasets[shard][local[mine][order]]
+        return out
 
 
 def _embedded(embed, images):
@@ -137,10 +169,63 @@ def _fingerprint(paths, image_size, backbone_id, views_per_image):
     return hashlib.sha256(description.encode()).hexdigest()
 
 
-def cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image=1):
-    """The cache file for one training source (folder or list of files)."""
+def cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image=1, shard=None):
+    """The cache file for one training source (folder or list of files), or of one shard.
+
+    Example:
+    >>> cache_path_for("/data", 224, "lite0-1", "cache", shard=(0, 2))[-17:]
+    '-shard-0-of-2.h5'
+    """
     identity = json.dumps([source, image_size, backbone_id, views_per_image])
-    return os.path.join(cache_dir, f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.h5")
+    stem = hashlib.sha256(identity.encode()).hexdigest()[:24]
+    suffix = "" if shard is None else f"-shard-{shard[0]}-of-{shard[1]}"
+    return os.path.join(cache_dir, f"{stem}{suffix}.h5")
+
+
+def shard_of(relative_path, count):
+    """The shard (0 to count - 1) a photo belongs to: a hash of its path relative to the data.
+
+    A stable function of the name alone, so that workers that never talk to
+    each other partition the same photos the same way.
+
+    Example:
+    >>> shard_of("birds/robin.jpg", 4)
+    3
+    """
+    digest = hashlib.sha256(relative_path.replace(os.sep, "/").encode()).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def check_shard(shard):
+    """`shard` as a pair (index, count) of ints with 0 <= index < count; None stays None."""
+    if shard is None:
+        return None
+    index, count = shard if isinstance(shard, (tuple, list)) and len(shard) == 2 else (None, None)
+    if not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count):
+        raise ValueError(
+            "`shard` must be a pair (index, count) with 0 <= index < count. "
+            f"Received: shard={shard!r}"
+        )
+    return index, count
+
+
+def paths_of_shard(paths, source, shard):
+    """The paths of `paths` in `shard` (index, count), by their path relative to the data."""
+    index, count = shard
+    root = (
+        source
+        if isinstance(source, str)
+        else os.path.commonpath([os.path.dirname(path) for path in paths])
+    )
+    return [path for path in paths if shard_of(os.path.relpath(path, root), count) == index]
+
+
+def shard_counts(source, image_size, backbone_id, cache_dir, views_per_image=1):
+    """The shard counts N of the shard files in `cache_dir` for this source, sorted."""
+    stem = os.path.basename(cache_path_for(source, image_size, backbone_id, "", views_per_image))
+    pattern = re.compile(re.escape(stem[:-3]) + r"-shard-\d+-of-(\d+)\.h5$")
+    names = os.listdir(cache_dir) if os.path.isdir(cache_dir) else []
+    return sorted({int(match[1]) for name in names if (match := pattern.match(name))})
 
 
 def _open_if_current(cache_path, fingerprint):
@@ -285,8 +370,9 @@ def load_or_build_cache(
     views_per_image=1,
     batch_size=32,
     verbose=1,
+    shard=None,
 ):
-    """Open the cache for `paths`, building it first if it is missing or stale.
+    """Open the cache for `paths` (or for one shard of them), building it first if missing or stale.
 
     The cache is stale when the files (names, sizes, modification times), the
     working size, the backbone or the views per image changed. It is written
@@ -309,6 +395,9 @@ def load_or_build_cache(
         views_per_image (int): how many views `make_views` gives.
         batch_size (int): images read and embedded at once.
         verbose (bool): show a progress bar while building.
+        shard (tuple[int, int] | None): (index, count): cache only the photos
+            of that shard (`shard_of` their path relative to the data), in a
+            file of its own; `load_shards` reads all the shards as one cache.
 
     Returns:
         ImageStore: backed by the HDF5 file; call `close()` when done.
@@ -316,8 +405,15 @@ def load_or_build_cache(
     Example:
     >>> store = load_or_build_cache(paths, "in/", 224, embed, "id", "cache/", cut)  # doctest: +SKIP
     """
+    shard = check_shard(shard)
+    if shard is not None:
+        paths = paths_of_shard(paths, source, shard)
+        if not paths:
+            raise ValueError(
+                f"Shard {shard[0]}/{shard[1]} of {source} holds no photos: use fewer shards."
+            )
     os.makedirs(cache_dir, exist_ok=True)
-    cache_path = cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image)
+    cache_path = cache_path_for(source, image_size, backbone_id, cache_dir, views_per_image, shard)
     fingerprint = _fingerprint(paths, image_size, backbone_id, views_per_image)
     file = _open_if_current(cache_path, fingerprint)
     if file is None:
@@ -341,3 +437,65 @@ def load_or_build_cache(
         file["images"], file["embeddings"][:], file, file["sources"][:], file.get("mid_level"),
         photos=kept,
     )  # fmt: skip
+
+
+def load_shards(paths, source, image_size, backbone_id, cache_dir, views_per_image, count):
+    """The `count` shard files of a cache (`load_or_build_cache(shard=...)`) as one store.
+
+    The items come in the order an unsharded build gives them (photos in the
+    order of `paths`, each photo's views together), with the same values.
+
+    Raises:
+        ValueError: a shard is missing or stale, named with the command that builds it.
+
+    Example:
+    >>> store = load_shards(paths, "in/", 224, "id", "cache/", 1, count=4)  # doctest: +SKIP
+    """
+    files, skipped, where = [], [], {}
+    try:
+        for index in range(count):
+            shard_paths = paths_of_shard(paths, source, (index, count))
+            path = cache_path_for(
+                source, image_size, backbone_id, cache_dir, views_per_image, (index, count)
+            )
+            if not os.path.isfile(path):
+                raise ValueError(
+                    f"Embedding cache shard {index}/{count} is missing: {path} (build it with "
+                    f"`deepkoala cache DATA --shard {index}/{count}` and the same settings)"
+                )
+            fingerprint = _fingerprint(shard_paths, image_size, backbone_id, views_per_image)
+            file = _open_if_current(path, fingerprint)
+            if file is None:
+                raise ValueError(
+                    f"Embedding cache shard {index}/{count} is stale: {path} (its photos, "
+                    f"backbone or views changed since it was built; build it again)"
+                )
+            files.append(file)
+            unreadable = set(json.loads(file.attrs["skipped"]))
+            skipped += sorted(unreadable)
+            kept = [p for p in shard_paths if p not in unreadable]
+            sources = file["sources"][:]
+            for photo, photo_path in enumerate(kept):
+                where[photo_path] = (index, np.flatnonzero(sources == photo))
+    except BaseException:
+        for file in files:
+            file.close()
+        raise
+    warn_skipped(skipped)
+    kept = [path for path in paths if path in where]
+    locations = np.concatenate(
+        [np.stack([np.full(len(rows), shard), rows], 1) for shard, rows in map(where.get, kept)]
+    )
+    sources = np.concatenate([np.full(len(where[path][1]), n) for n, path in enumerate(kept)])
+    embeddings = [file["embeddings"][:] for file in files]
+    mid_level = None
+    if "mid_level" in files[0]:
+        mid_level = ShardedRows([file["mid_level"] for file in files], locations)
+    return ImageStore(
+        ShardedRows([file["images"] for file in files], locations),
+        np.stack([embeddings[shard][row] for shard, row in locations]),
+        files,
+        sources,
+        mid_level,
+        photos=kept,
+    )

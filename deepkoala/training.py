@@ -13,14 +13,16 @@ public attributes and methods (`head`, `embedding`, `image_size`, `embed`,
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
+import tempfile
 import warnings
 
 import keras
 import numpy as np
 
-from deepkoala import chroma_bins, settings
+from deepkoala import chroma_bins, multi_process, settings
 from deepkoala.argument_checks import check_positive_int, check_positive_number
 from deepkoala.atomic import atomic_write, remove_abandoned_partials
 from deepkoala.averaged_weights import AveragedWeights
@@ -82,12 +84,22 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     >>> callback = AtomicBackupAndRestore("checkpoints", double_checkpoint=True)  # doctest: +SKIP
     """
 
+    def on_train_end(self, logs=None):
+        if multi_process.is_writer():
+            super().on_train_end(logs)
+
     def on_train_begin(self, logs=None):
-        if os.path.isdir(self.backup_dir):
+        if os.path.isdir(self.backup_dir) and multi_process.is_writer():
             remove_abandoned_partials(self.backup_dir)
         super().on_train_begin(logs)
 
     def _save_model(self):
+        if not multi_process.is_writer():
+            # Reading replicated variables is collective: every process takes
+            # part in the save, and only process 0 keeps the file.
+            with tempfile.TemporaryDirectory() as scratch:
+                save_weights(self.model, os.path.join(scratch, "discarded.weights.h5"))
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint:
             for current, previous in (
@@ -207,6 +219,9 @@ def _take_holdout(data, holdout, pretrained):
     return training, readable or None
 
 
+_MULTI_WORKER_STRATEGIES = ("CollectiveAllReduceStrategy", "MultiWorkerMirroredStrategy")
+
+
 class Trainer:
     """Trains one colorizer's head; keeps its compiled training model between fits.
 
@@ -255,6 +270,16 @@ class Trainer:
                 f"Received: stored_size={stored_size!r}"
             )
         data, holdout_images = _take_holdout(data, holdout, colorizer.pretrained)
+        # Several processes: each trains on its shard with its part of the batch.
+        process = multi_process.process_shard(distribution)
+        local_batch_size = batch_size
+        if process is not None:
+            if batch_size % process[1]:
+                raise ValueError(
+                    f"`batch_size` must be a multiple of the {process[1]} processes. "
+                    f"Received: batch_size={batch_size}"
+                )
+            local_batch_size = batch_size // process[1]
         # The average goes into the model first, so the callbacks after it see it.
         averaging = [] if ema_momentum is None else [AveragedWeights()]
         guards = [StopOnNaN()]
@@ -269,17 +294,32 @@ class Trainer:
             cache_dir or os.path.join(deepkoala_home(), "cache"),
             views_per_image,
             verbose=verbose not in (0, False),
+            shard=process,
         ) as training_data:
             train, held_out = training_data.split(validation_split)
+            train_steps = validation_steps = None
+            if process is not None:
+                # Every process takes as many steps: the collectives pair them.
+                train_steps = multi_process.largest(math.ceil(len(train) / local_batch_size))
+                validation_steps = multi_process.largest(
+                    math.ceil(len(held_out) / local_batch_size)
+                )
+                if validation_steps and not len(held_out):
+                    raise ValueError(
+                        f"`validation_split` leaves process {process[0]} no photo to validate "
+                        "on while others have some: raise it, or use 0."
+                    )
             guided = colorizer.get_config()["guided"]
             batches = training_data.batches(
-                train, batch_size, image_size, shuffle=shuffle, augment=augment, seed=seed,
+                train, local_batch_size, image_size, shuffle=shuffle, augment=augment,
+                seed=seed if process is None or seed is None else seed + process[0],
                 guided=guided, photo_weights=photo_weights, degrade=degrade_lightness,
+                steps=train_steps,
             )  # fmt: skip
             # Validation hints are drawn with a fixed seed, so epochs compare.
             validation = training_data.batches(
-                held_out, batch_size, image_size, shuffle=False, augment=False, seed=0,
-                guided=guided,
+                held_out, local_batch_size, image_size, shuffle=False, augment=False, seed=0,
+                guided=guided, steps=validation_steps,
             )  # fmt: skip
             loss_name = colorizer.get_config()["loss"]
             bin_weights = None
@@ -327,11 +367,22 @@ class Trainer:
                 "`distribution` must be a keras.distribution.Distribution (JAX) or a "
                 f"tf.distribute.Strategy (TensorFlow). Received: distribution={distribution!r}"
             )
+        # tf.distribute.MultiWorkerMirroredStrategy's class, under either name.
+        if type(distribution).__name__ in _MULTI_WORKER_STRATEGIES:
+            raise ValueError(
+                "Keras 3 does not train with TensorFlow's MultiWorkerMirroredStrategy (its "
+                "batches fail to convert: keras-team/keras#20585). Train on several processes "
+                "with KERAS_BACKEND=jax and `deepkoala.multi_process.initialize` instead "
+                f"(docs/distributed.md). Received: distribution={distribution!r}"
+            )
         if self._distribution is not distribution:
             with distribution.scope():
                 twin = type(self.colorizer).from_config(self.colorizer.get_config())
             self._twin_trainer, self._distribution = Trainer(twin), distribution
-        self._twin_trainer.colorizer.set_weights(self.colorizer.get_weights())
+        # Process 0's, should the processes' colorizers differ.
+        self._twin_trainer.colorizer.set_weights(
+            multi_process.broadcast(self.colorizer.get_weights())
+        )
         return self._twin_trainer
 
     def training_model(

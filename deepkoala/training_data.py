@@ -16,7 +16,12 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from deepkoala import chroma_bins, guided_head
-from deepkoala.embedding_cache import load_or_build_cache, store_from_arrays
+from deepkoala.embedding_cache import (
+    load_or_build_cache,
+    load_shards,
+    shard_counts,
+    store_from_arrays,
+)
 from deepkoala.image_files import resolve_image_paths
 from deepkoala.images import resize_and_center_crop
 
@@ -111,11 +116,14 @@ class TrainingBatches(keras.utils.PyDataset):
         degrade (bool): degrade the network's input (the lightness) of half the
             items with a blur, noise or JPEG compression (`degrade_lightness`);
             the target colors stay the view's own.
+        steps (int | None): batches per epoch; more than the items fill
+            cycles through them again (so that every process of a
+            multi-process run takes as many steps); None: one pass.
     """
 
     def __init__(
         self, store, indices, batch_size, crop_size=None, shuffle=True, augment=True, seed=None,
-        guided=False, weights=None, degrade=False,
+        guided=False, weights=None, degrade=False, steps=None,
     ):  # fmt: skip
         super().__init__()
         self.store = store
@@ -128,15 +136,19 @@ class TrainingBatches(keras.utils.PyDataset):
         self.degrade = degrade
         self._rng = np.random.default_rng(seed)
         self._probabilities = None if weights is None else weights / np.sum(weights)
+        self._steps = math.ceil(len(self.indices) / batch_size) if steps is None else steps
         self._order = self._epoch_order()
 
     def _epoch_order(self):
         if self._probabilities is not None:
-            return self._rng.choice(self.indices, len(self.indices), p=self._probabilities)
-        return self._rng.permutation(self.indices) if self.shuffle else self.indices
+            order = self._rng.choice(self.indices, len(self.indices), p=self._probabilities)
+        else:
+            order = self._rng.permutation(self.indices) if self.shuffle else self.indices
+        wanted = self._steps * self.batch_size
+        return order if wanted <= len(order) else np.resize(order, wanted)
 
     def __len__(self):
-        return math.ceil(len(self.indices) / self.batch_size)
+        return self._steps
 
     def __getitem__(self, index):
         # HDF5 reads need strictly increasing indices; weighted draws repeat
@@ -222,6 +234,10 @@ class TrainingData:
         cache_dir (str): folder for cache files.
         views_per_image (int): views cached per photo (`random_resized_views`).
         verbose (bool): show a progress bar while the cache is built.
+        shard (tuple[int, int] | None): (index, count): only that shard of the
+            photos (one process of a multi-process run), cached in its own
+            file. Without it, a cache built in shards (`deepkoala cache
+            --shard`) is read whole, else one cache is built for all photos.
 
     Example:
     >>> with TrainingData("photos/", 224, embed, "lite0-1234", "cache/") as data:  # doctest: +SKIP
@@ -230,13 +246,26 @@ class TrainingData:
     """
 
     def __init__(
-        self, data, stored_size, embed, backbone_id, cache_dir, views_per_image=1, verbose=True
-    ):
+        self, data, stored_size, embed, backbone_id, cache_dir, views_per_image=1, verbose=True,
+        shard=None,
+    ):  # fmt: skip
         if isinstance(data, np.ndarray):
-            self.store = store_from_arrays(data, stored_size, embed)
+            # Arrays have no names: a shard takes every count-th row.
+            rows = data if shard is None else data[shard[0] :: shard[1]]
+            self.store = store_from_arrays(rows, stored_size, embed)
             return
         paths = resolve_image_paths(data)
         source = os.path.abspath(data) if isinstance(data, (str, os.PathLike)) else paths
+        key = (source, stored_size, backbone_id, cache_dir, views_per_image)
+        counts = shard_counts(*key) if shard is None else []
+        if len(counts) > 1:
+            raise ValueError(
+                f"The cache folder {cache_dir} holds shards of {source} in {counts} parts: "
+                "remove the files of the old build (their names end in -shard-I-of-N.h5)."
+            )
+        if counts:
+            self.store = load_shards(paths, *key, counts[0])
+            return
         self.store = load_or_build_cache(
             paths,
             source,
@@ -247,6 +276,7 @@ class TrainingData:
             lambda image, seed: random_resized_views(image, stored_size, views_per_image, seed),
             views_per_image,
             verbose=verbose,
+            shard=shard,
         )
 
     def split(self, validation_split):
@@ -255,7 +285,7 @@ class TrainingData:
 
     def batches(
         self, indices, batch_size, crop_size, shuffle=True, augment=True, seed=None, guided=False,
-        photo_weights=None, degrade=False,
+        photo_weights=None, degrade=False, steps=None,
     ):  # fmt: skip
         """`TrainingBatches` of the items `indices`; None when there are none.
 
@@ -272,7 +302,7 @@ class TrainingData:
             weights = self._item_weights(indices, photo_weights)
         return TrainingBatches(
             self.store, indices, batch_size, crop_size, shuffle=shuffle, augment=augment, seed=seed,
-            guided=guided, weights=weights, degrade=degrade,
+            guided=guided, weights=weights, degrade=degrade, steps=steps,
         )  # fmt: skip
 
     def _item_weights(self, indices, photo_weights):
