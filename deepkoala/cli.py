@@ -3,12 +3,11 @@
 import argparse
 import errno
 import importlib.util
-import io
-import itertools
 import os
 import sys
 import warnings
 
+from deepkoala import output_files
 from deepkoala.version import __version__
 
 
@@ -361,157 +360,6 @@ def build_parser():
     return parser
 
 
-def _input_files(inputs, output, photo_format="auto"):
-    """(path, output path) for every input file, and why others are skipped.
-
-    With an output folder, each file goes there; without one, a file's output
-    is `<name>_colorized.<ext>` beside it, and a folder's go into a sibling
-    folder `<folder>_colorized/`. A FIFO or device is skipped and named, never
-    opened (reading it would block or never end).
-
-    Returns:
-        tuple: (pairs, skipped messages).
-    """
-    from deepkoala.image_files import find_images, special_file_kind
-
-    pairs, skipped = [], []
-    for item in inputs:
-        if os.path.isdir(item):
-            base = output or os.path.normpath(item) + "_colorized"
-            for path in find_images(item):
-                kind = special_file_kind(path)
-                if kind:
-                    skipped.append(f"{path}: not a regular file but {kind}")
-                    continue
-                stem = os.path.splitext(os.path.relpath(path, item))[0]
-                extension = _output_extension(path, photo_format)
-                pairs.append((path, os.path.join(base, stem + extension)))
-        elif os.path.isfile(item):
-            stem = os.path.splitext(os.path.basename(item))[0]
-            extension = _output_extension(item, photo_format)
-            if output:
-                pairs.append((item, os.path.join(output, stem + extension)))
-            else:
-                folder = os.path.dirname(item)
-                pairs.append((item, os.path.join(folder, f"{stem}_colorized{extension}")))
-        elif kind := special_file_kind(item):
-            skipped.append(f"{item}: not a regular file but {kind}")
-        else:
-            raise UserError(f"no such file or folder: {item}")
-    if not pairs and not skipped:
-        raise UserError("no input files found")
-    return pairs, skipped
-
-
-# Video file extensions FFmpeg writes; a video named otherwise is written as Matroska.
-_VIDEO_EXTENSIONS = {
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".ogv",
-    ".wmv", ".3gp",
-}  # fmt: skip
-
-
-# The extensions run_colorize writes photos with; anything else is a video.
-_PHOTO_EXTENSIONS = (".png", ".jpg")
-
-
-def _output_extension(path, photo_format):
-    """A photo's ".png" or ".jpg"; a video keeps its container's extension where FFmpeg knows it.
-
-    With `photo_format="auto"`, a JPEG photo (by its content) stays JPEG: its
-    chroma is far below JPEG's resolution, so a lossless copy would only be
-    four times larger and slower to write.
-    """
-    from deepkoala.video import looks_like_video
-
-    if looks_like_video(path):
-        extension = os.path.splitext(path)[1].lower()
-        return extension if extension in _VIDEO_EXTENSIONS else ".mkv"
-    if photo_format == "auto":
-        try:
-            with open(path, "rb") as file:
-                photo_format = "jpeg" if file.read(3) == b"\xff\xd8\xff" else "png"
-        except OSError:
-            photo_format = "png"  # reading it fails again later, and is reported then
-    return ".jpg" if photo_format == "jpeg" else ".png"
-
-
-def _numbered(target):
-    """`<stem>-2<ext>`, `<stem>-3<ext>`, ...: the names to try after `target`."""
-    stem, extension = os.path.splitext(target)
-    return (f"{stem}-{number}{extension}" for number in itertools.count(2))
-
-
-def _unique_output(target, taken):
-    """`target`, or `<stem>-2<ext>`, ... when an earlier input of this run took it.
-
-    Names are compared case-folded: `A.jpg` and `a.jpg` are one file on the
-    file systems of macOS and Windows.
-    """
-    unique, others = target, _numbered(target)
-    while unique.casefold() in taken:
-        unique = next(others)
-    taken.add(unique.casefold())
-    return unique
-
-
-def _output_problem(target, inputs, overwrite):
-    """Why `target` must not be written, or "" when it may be."""
-    if os.path.realpath(target) in inputs:
-        return f"{target} is one of the inputs; it is never overwritten"
-    if os.path.lexists(target) and not overwrite:
-        return f"{target} exists already (pass --overwrite to replace it)"
-    return ""
-
-
-def _encoded(image, target, source=None):
-    """A result's file bytes: JPEG or PNG by `target`'s extension, with the photo's metadata.
-
-    EXIF, ICC profile and alpha go where the format holds them
-    (`deepkoala.photo_metadata`); a 16-bit result (an array) is a 16-bit PNG
-    with the EXIF of `source`.
-    """
-    from PIL import Image
-
-    from deepkoala import photo_metadata
-
-    if not isinstance(image, Image.Image):
-        from deepkoala import png16
-
-        return png16.encode(image, exif=photo_metadata.exif_of(source) if source else None)
-    encoded = io.BytesIO()
-    photo_format = "JPEG" if target.endswith(".jpg") else "PNG"
-    options = photo_metadata.save_options(image, photo_format)
-    image = photo_metadata.for_format(image, photo_format)
-    if photo_format == "JPEG":
-        image.save(encoded, format="JPEG", quality=95, **options)
-    else:
-        # zlib level 1: a third of the default level's time for files about 5% larger.
-        image.save(encoded, format="PNG", compress_level=1, **options)
-    return encoded.getvalue()
-
-
-def _save_atomically(image, target, overwrite, source=None):
-    """Write a result (`_encoded`) atomically (`deepkoala.atomic`).
-
-    Encoded in memory, then written with checked writes: Pillow's JPEG
-    encoder does not notice a short write on a full disk. Without
-    `overwrite`, the name is claimed in one step, and if another process
-    took it meanwhile the next free `<stem>-2<ext>`, ... is used.
-
-    Returns:
-        str: the path written.
-    """
-    from deepkoala.atomic import write_bytes
-
-    encoded = _encoded(image, target, source)
-    for candidate in itertools.chain([target], _numbered(target)):
-        try:
-            write_bytes(candidate, encoded, exclusive=not overwrite)
-            return candidate
-        except FileExistsError:
-            continue
-
-
 def run_colorize(args):
     import keras
 
@@ -520,20 +368,26 @@ def run_colorize(args):
     if args.depth == 16 and args.format == "jpeg":
         raise UserError("--depth 16 writes PNG: JPEG holds 8 bits a channel")
     photo_format = "png" if args.depth == 16 else args.format
-    pairs, failed = _input_files(args.inputs, args.output, photo_format)
+    pairs, failed = output_files.input_files(args.inputs, args.output, photo_format)
     # Decided before anything is written: an output never replaces an input,
     # and files that existed before the run are kept unless --overwrite.
     inputs = {os.path.realpath(path) for path, _ in pairs}
     taken, todo = set(), []
     for path, planned in pairs:
-        target = _unique_output(planned, taken)
-        problem = _output_problem(target, inputs, args.overwrite)
+        target = output_files.unique_output(planned, taken)
+        problem = output_files.output_problem(target, inputs, args.overwrite)
         if problem:
             failed.append(f"{path}: {problem}")
         else:
             todo.append((path, target))
-    videos = [(path, target) for path, target in todo if not target.endswith(_PHOTO_EXTENSIONS)]
-    todo = [(path, target) for path, target in todo if target.endswith(_PHOTO_EXTENSIONS)]
+    videos = [
+        (path, target)
+        for path, target in todo
+        if not target.endswith(output_files.PHOTO_EXTENSIONS)
+    ]
+    todo = [
+        (path, target) for path, target in todo if target.endswith(output_files.PHOTO_EXTENSIONS)
+    ]
     hints = _cli_hints(args, pairs, len(todo))
     colorizer = Colorizer.from_preset(args.weights or args.preset or _default_preset(args))
     decoding = {"saturation": args.saturation, "uncertainty_fade": args.uncertainty_fade}
@@ -546,7 +400,7 @@ def run_colorize(args):
             # In a worker thread: encoding overlaps the next batch's network pass.
             source, target = todo[index]
             try:
-                written_to = _save_atomically(image, target, args.overwrite, source)
+                written_to = output_files.save_atomically(image, target, args.overwrite, source)
             except OSError as error:
                 # strerror: the partial's hidden name would only confuse.
                 raise OSError(f"cannot write {target}: {error.strerror or error}") from error
@@ -606,7 +460,7 @@ def _cli_hints(args, pairs, photos_to_write):
         return None
     from deepkoala.guidance import read_hints
 
-    if len(pairs) != 1 or not pairs[0][1].endswith(_PHOTO_EXTENSIONS):
+    if len(pairs) != 1 or not pairs[0][1].endswith(output_files.PHOTO_EXTENSIONS):
         raise UserError(
             "--hint and --hints name the pixels of one photo: give one photo (steer videos "
             "and folders with --reference)"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepkoala import atomic, cli
+from deepkoala import atomic, cli, output_files
 from deepkoala.atomic import atomic_write, write_bytes
 from deepkoala.images import open_image
 from tests.helpers import striped_images
@@ -110,7 +110,7 @@ def test_writers_racing_for_the_same_names_keep_every_file(tmp_path):
     # Two "runs" of six photos each into one folder, at once: twelve files, none lost.
     def run(label):
         for index in range(6):
-            cli._save_atomically(
+            output_files.save_atomically(
                 Image.new("RGB", (4, 4), label), str(tmp_path / f"x{index}.png"), overwrite=False
             )
 
