@@ -178,3 +178,7 @@ def wide_gamut_profile():
     start = data.index(name)
     data[start : start + len(name)] = "wRGB".encode("utf-16-be")
     return bytes(data)
+
+
+def register_tiny_backbone():
+    """Nothing: importing this module registers the backbone (a Ray worker's setup hook)."""
