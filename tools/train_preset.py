@@ -28,7 +28,7 @@ import time
 
 import keras
 
-from deepkoala import Colorizer
+from deepkoala import Colorizer, multi_process
 from deepkoala.evaluation import evaluate, format_report
 from deepkoala.guided_head import guided_copy
 from deepkoala.settings import DECODER_FILTERS, ENCODER_FILTERS, FUSION_FILTERS, LOSSES
@@ -187,9 +187,24 @@ def main(argv=None):
     parser.add_argument(
         "--weight-decay", type=float, help="Adam's decoupled weight decay (Colorizer.fit's)"
     )
+    parser.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="train as one of several processes (KERAS_BACKEND=jax; docs/distributed.md)",
+    )
+    parser.add_argument("--num-processes", type=int)
+    parser.add_argument("--process-id", type=int)
     args = parser.parse_args(argv)
     if args.early_stopping is not None and not args.validation_percent:
         parser.error("--early-stopping needs --validation-percent")
+    if args.coordinator and args.max_minutes:
+        # Processes would stop after different steps, and wait for each other forever.
+        parser.error("--max-minutes cannot stop several processes together: use --steps")
+    distribution = None
+    if args.coordinator:
+        distribution = multi_process.initialize(
+            args.coordinator, args.num_processes, args.process_id
+        )
 
     os.makedirs(args.out_dir, exist_ok=True)
     keras.utils.set_random_seed(0)
@@ -259,8 +274,11 @@ def main(argv=None):
         degrade_lightness=args.degrade_lightness,
         embedding_dropout=args.embedding_dropout,
         weight_decay=args.weight_decay,
+        distribution=distribution,
     )
     training_seconds = time.time() - started
+    if not multi_process.is_writer():
+        return 0
     model_path = os.path.join(args.out_dir, f"{args.name}.keras")
     colorizer.save(model_path)
 
