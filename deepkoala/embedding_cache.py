@@ -439,11 +439,16 @@ def load_or_build_cache(
     )  # fmt: skip
 
 
-def load_shards(paths, source, image_size, backbone_id, cache_dir, views_per_image, count):
+def load_shards(
+    paths, source, image_size, backbone_id, cache_dir, views_per_image, count, indices=None
+):
     """The `count` shard files of a cache (`load_or_build_cache(shard=...)`) as one store.
 
     The items come in the order an unsharded build gives them (photos in the
     order of `paths`, each photo's views together), with the same values.
+    `indices` reads only those shards (default all): shards j = i, i + P,
+    i + 2P, ... of N hold exactly shard i of P when P divides N, which is how
+    process i of P reads a cache built in more shards than there are processes.
 
     Raises:
         ValueError: a shard is missing or stale, named with the command that builds it.
@@ -453,7 +458,7 @@ def load_shards(paths, source, image_size, backbone_id, cache_dir, views_per_ima
     """
     files, skipped, where = [], [], {}
     try:
-        for index in range(count):
+        for index in range(count) if indices is None else indices:
             shard_paths = paths_of_shard(paths, source, (index, count))
             path = cache_path_for(
                 source, image_size, backbone_id, cache_dir, views_per_image, (index, count)
@@ -476,7 +481,7 @@ def load_shards(paths, source, image_size, backbone_id, cache_dir, views_per_ima
             kept = [p for p in shard_paths if p not in unreadable]
             sources = file["sources"][:]
             for photo, photo_path in enumerate(kept):
-                where[photo_path] = (index, np.flatnonzero(sources == photo))
+                where[photo_path] = (len(files) - 1, np.flatnonzero(sources == photo))
     except BaseException:
         for file in files:
             file.close()

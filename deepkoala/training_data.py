@@ -17,6 +17,7 @@ from PIL import Image, ImageFilter
 
 from deepkoala import chroma_bins, guided_head
 from deepkoala.embedding_cache import (
+    check_shard,
     load_or_build_cache,
     load_shards,
     shard_counts,
@@ -249,6 +250,7 @@ class TrainingData:
         self, data, stored_size, embed, backbone_id, cache_dir, views_per_image=1, verbose=True,
         shard=None,
     ):  # fmt: skip
+        shard = check_shard(shard)
         if isinstance(data, np.ndarray):
             # Arrays have no names: a shard takes every count-th row.
             rows = data if shard is None else data[shard[0] :: shard[1]]
@@ -257,7 +259,17 @@ class TrainingData:
         paths = resolve_image_paths(data)
         source = os.path.abspath(data) if isinstance(data, (str, os.PathLike)) else paths
         key = (source, stored_size, backbone_id, cache_dir, views_per_image)
-        counts = shard_counts(*key) if shard is None else []
+        counts = shard_counts(*key)
+        if shard is not None:
+            # A process of several reads shards built for it: of its own count,
+            # or of a multiple of it (its shard is then every count-th of those).
+            multiples = [n for n in counts if n % shard[1] == 0 and n != shard[1]]
+            if shard[1] not in counts and multiples:
+                self.store = load_shards(
+                    paths, *key, multiples[-1], indices=range(shard[0], multiples[-1], shard[1])
+                )
+                return
+            counts = []
         if len(counts) > 1:
             raise ValueError(
                 f"The cache folder {cache_dir} holds shards of {source} in {counts} parts: "

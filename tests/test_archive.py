@@ -11,6 +11,7 @@ from deepkoala import Colorizer
 from tests.helpers import striped_images
 
 ray = pytest.importorskip("ray")
+pytest.importorskip("ray.data")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +32,11 @@ def local_ray():
             "worker_process_setup_hook": "tests.helpers.register_tiny_backbone",
         },
     )
+    # Both workers up before the first batch, so that both take part.
+    context = ray.data.DataContext.get_current()
+    context.wait_for_min_actors_s = 120
     yield
+    context.wait_for_min_actors_s = -1
     ray.shutdown()
 
 

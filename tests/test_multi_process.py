@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -203,6 +204,23 @@ def test_shards_built_by_two_processes_equal_an_unsharded_build(tmp_path):
         rows = np.arange(len(a))
         np.testing.assert_array_equal(np.asarray(a.images[rows]), b.images[rows])
         np.testing.assert_array_equal(a.embeddings, b.embeddings)
+
+    # Process 1 of 2 reads a cache built in 4 shards: shards 1 and 3 are its own.
+    quad = tmp_path / "quad"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # broken.jpg, named above
+        for index in range(4):
+            TrainingData(photos, *key, quad, views_per_image=2, verbose=False, shard=(index, 4))
+        mine = TrainingData(photos, *key, quad, views_per_image=2, verbose=False, shard=(1, 2))
+        whole = TrainingData(photos, *key, tmp_path / "whole", views_per_image=2, verbose=False)
+    with mine, whole:
+        own = [p for p in whole.store.photos if shard_of(os.path.basename(p), 2) == 1]
+        assert mine.store.photos == own
+        rows = np.flatnonzero(
+            np.isin(whole.store.sources, [whole.store.photos.index(p) for p in own])
+        )
+        np.testing.assert_array_equal(mine.store.embeddings, whole.store.embeddings[rows])
+    assert len(list(quad.glob("*.h5"))) == 4  # nothing was built again
 
     # A shard that goes missing, or goes stale, is named.
     first = next(shared.glob("*-shard-0-of-2.h5"))
