@@ -23,8 +23,8 @@ def initialize(coordinator=None, num_processes=None, process_id=None):
     Arguments left None come from `KERAS_DISTRIBUTION_JOB_ADDRESSES` (its
     first address is the coordinator's), `KERAS_DISTRIBUTION_NUM_PROCESSES`
     and `KERAS_DISTRIBUTION_PROCESS_ID`, as `keras.distribution.initialize`
-    reads them, or else from the cluster (JAX detects Slurm, Open MPI and
-    cloud TPU environments). Collectives between CPUs use gloo; GPUs use
+    reads them; with neither, `jax.distributed.initialize` looks for a
+    cluster it knows (Slurm, Open MPI). Collectives between CPUs use gloo; GPUs use
     their own. A process that dies makes the others abort within
     about `HEARTBEAT_TIMEOUT_SECONDS` with JAX's message that another task
     died, instead of hanging. Every process gets process 0's random seed.

@@ -34,7 +34,7 @@ def local_ray():
     )
     # Both workers up before the first batch, so that both take part.
     context = ray.data.DataContext.get_current()
-    context.wait_for_min_actors_s = 120
+    context.wait_for_min_actors_s = 600
     yield
     context.wait_for_min_actors_s = -1
     ray.shutdown()

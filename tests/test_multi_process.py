@@ -103,17 +103,42 @@ def test_two_processes_train_like_one_and_process_0_writes(tmp_path):
     assert not list((tmp_path / "single-cache").glob("*shard*"))
 
 
-def _train_processes(tmp_path, photos, epochs, logs):
-    """`deepkoala train` as 2 processes on 127.0.0.1, checkpointing into tmp_path/checkpoints."""
+def _train_processes(tmp_path, photos, epochs, logs, by_environment=False):
+    """`deepkoala train` as 2 processes on 127.0.0.1, checkpointing into tmp_path/checkpoints.
+
+    The cluster is given by the command's options, or (`by_environment`) by the
+    KERAS_DISTRIBUTION_* variables.
+    """
     port = _free_port()
     arguments = [
         "-c", CLI, "train", str(photos), "--backbone", TINY_BACKBONE, "--backbone-weights",
         "none", "--size", "32", "--epochs", str(epochs), "--batch-size", "8",
         "--cache-dir", str(tmp_path / "cache"), "--checkpoint-dir", str(tmp_path / "checkpoints"),
-        "--out", str(tmp_path / "model.keras"), "--coordinator", f"127.0.0.1:{port}",
-        "--num-processes", "2",
+        "--out", str(tmp_path / "model.keras"),
     ]  # fmt: skip
-    return [_start([*arguments, "--process-id", str(index)], log) for index, log in enumerate(logs)]
+    runs = []
+    for index, log in enumerate(logs):
+        environment = _environment()
+        if by_environment:
+            environment.update(
+                KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port},127.0.0.1:{_free_port()}",
+                KERAS_DISTRIBUTION_NUM_PROCESSES="2",
+                KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+            )
+            options = []
+        else:
+            options = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                       "--process-id", str(index)]  # fmt: skip
+        runs.append(
+            subprocess.Popen(
+                [sys.executable, *arguments, *options],
+                cwd=ROOT,
+                env=environment,
+                stdout=log,
+                stderr=log,
+            )  # fmt: skip
+        )
+    return runs
 
 
 def test_a_killed_process_stops_the_others_and_a_restart_resumes(tmp_path):
@@ -141,11 +166,12 @@ def test_a_killed_process_stops_the_others_and_a_restart_resumes(tmp_path):
     assert "another task died" in paths[0].read_text()
     assert not out.exists()
 
-    # Every process restarted: they resume after the last checkpointed epoch.
+    # Every process restarted (told the cluster by the environment this time):
+    # they resume after the last checkpointed epoch.
     metadata = tmp_path / "checkpoints" / "training_metadata.json"
     done = json.loads(metadata.read_text())["epoch"] + 1
     with open(paths[0], "w") as log0, open(paths[1], "w") as log1:
-        runs = _train_processes(tmp_path, photos, done + 1, (log0, log1))
+        runs = _train_processes(tmp_path, photos, done + 1, (log0, log1), by_environment=True)
         for run, path in zip(runs, paths, strict=True):
             assert run.wait(timeout=300) == 0, path.read_text()[-3000:]
     resumed = paths[0].read_text()
