@@ -18,6 +18,7 @@ import time
 
 from PIL import Image, UnidentifiedImageError
 
+from deepkoala import output_files
 from deepkoala.argument_checks import check_positive_int
 from deepkoala.guidance import parse_hints
 
@@ -143,14 +144,12 @@ class ColorizeService:
         """
         if output_format not in FORMATS:
             raise ServiceError(422, f"format must be png or jpeg, got {output_format!r}")
-        result = self.colorize_image(
+        result = self._colorized(
             image_bytes, hints, reference_bytes, preset, saturation, uncertainty_fade
         )
         pillow_format, media_type = FORMATS[output_format]
-        encoded = io.BytesIO()
-        options = {"quality": 95} if pillow_format == "JPEG" else {"compress_level": 1}
-        result.save(encoded, pillow_format, **options)
-        return encoded.getvalue(), media_type
+        # As `deepkoala colorize` writes files: the photo's EXIF, ICC profile and alpha kept.
+        return output_files.encode_result(result, pillow_format), media_type
 
     def colorize_image(
         self, image_bytes, hints=None, reference_bytes=None, preset=None, saturation=None,
@@ -161,6 +160,12 @@ class ColorizeService:
         Example:
         >>> service.colorize_image(open("old.jpg", "rb").read()).size  # doctest: +SKIP
         """
+        return self._colorized(
+            image_bytes, hints, reference_bytes, preset, saturation, uncertainty_fade
+        ).convert("RGB")
+
+    def _colorized(self, image_bytes, hints, reference_bytes, preset, saturation, uncertainty_fade):
+        """The colorizer's result, with the photo's metadata and alpha (`Colorizer.colorize`)."""
         name = preset or self.model_names[0]
         if name not in self.model_names:
             raise ServiceError(422, f"no model {name!r} here; this server has {self.model_names}")
@@ -194,7 +199,7 @@ class ColorizeService:
                 result = colorizer.colorize(image, hints=hints or None, reference=reference)
             except ValueError as error:  # a hint outside the photo, a gray reference
                 raise ServiceError(422, str(error)) from None
-        return result.convert("RGB")
+        return result
 
     @contextlib.contextmanager
     def _slot(self):

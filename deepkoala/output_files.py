@@ -113,12 +113,17 @@ def output_problem(target, inputs, overwrite):
     return ""
 
 
-def encode_result(image, target, source=None):
-    """A result's file bytes: JPEG or PNG by `target`'s extension, with the photo's metadata.
+def encode_result(image, photo_format, source=None):
+    """A result's file bytes as "JPEG" or "PNG" (`photo_format`), with the photo's metadata.
 
     EXIF, ICC profile and alpha go where the format holds them
     (`deepkoala.photo_metadata`); a 16-bit result (an array) is a 16-bit PNG
     with the EXIF of `source`.
+
+    Example:
+    >>> from PIL import Image
+    >>> encode_result(Image.new("RGB", (4, 4)), "PNG")[:4]
+    b'\x89PNG'
     """
     from PIL import Image
 
@@ -129,7 +134,6 @@ def encode_result(image, target, source=None):
 
         return png16.encode(image, exif=photo_metadata.exif_of(source) if source else None)
     encoded = io.BytesIO()
-    photo_format = "JPEG" if target.endswith(".jpg") else "PNG"
     options = photo_metadata.save_options(image, photo_format)
     image = photo_metadata.for_format(image, photo_format)
     if photo_format == "JPEG":
@@ -141,7 +145,7 @@ def encode_result(image, target, source=None):
 
 
 def save_atomically(image, target, overwrite, source=None):
-    """Write a result (`_encoded`) atomically (`deepkoala.atomic`).
+    """Write a result (`encode_result`, JPEG or PNG by `target`'s extension) atomically.
 
     Encoded in memory, then written with checked writes: Pillow's JPEG
     encoder does not notice a short write on a full disk. Without
@@ -153,7 +157,7 @@ def save_atomically(image, target, overwrite, source=None):
     """
     from deepkoala.atomic import write_bytes
 
-    encoded = encode_result(image, target, source)
+    encoded = encode_result(image, "JPEG" if target.endswith(".jpg") else "PNG", source)
     for candidate in itertools.chain([target], numbered(target)):
         try:
             write_bytes(candidate, encoded, exclusive=not overwrite)

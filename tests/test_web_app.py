@@ -76,6 +76,23 @@ def test_the_api_colorizes_at_the_photos_size_and_lists_its_models(client):
         assert Image.open(io.BytesIO(jpeg.content)).format == "JPEG"
 
 
+def test_the_api_keeps_the_photos_exif_and_alpha_as_the_command_line_does(client):
+    gray = Image.open(PHOTO).convert("L").resize((64, 48)).convert("LA")
+    gray.putalpha(Image.linear_gradient("L").resize((64, 48)))
+    exif = Image.Exif()
+    exif[0x010E] = "grandmother's garden, 1952"  # ImageDescription
+    upload = io.BytesIO()
+    gray.save(upload, "PNG", exif=exif)
+    answer = _colorize(client, upload.getvalue())
+    assert answer.status_code == 200
+    result = Image.open(io.BytesIO(answer.content))
+    assert result.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(result)[..., 3], np.asarray(gray)[..., 1])
+    assert result.getexif()[0x010E] == "grandmother's garden, 1952"
+    jpeg = Image.open(io.BytesIO(_colorize(client, upload.getvalue(), format="jpeg").content))
+    assert jpeg.mode == "RGB" and jpeg.getexif()[0x010E] == "grandmother's garden, 1952"
+
+
 def test_hints_and_a_reference_steer_the_colors(client):
     gray = _png(Image.open(PHOTO).convert("L").resize((64, 64)))
     plain = np.asarray(Image.open(io.BytesIO(_colorize(client, gray).content)), "float32")
