@@ -241,3 +241,69 @@ def test_leave_one_source_out_scores_each_source_with_a_head_trained_without_it(
     )
     with pytest.raises(SystemExit, match="reserved"):
         loso.main([str(data), "--out-dir", str(out)])
+
+
+def test_train_preset_as_two_processes_writes_one_record(tmp_path):
+    pytest.importorskip("jax")
+    import os
+    import socket
+    import subprocess
+
+    data = _photo_set(tmp_path / "data")
+    out = tmp_path / "out"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # The tool with the tests' tiny backbone registered.
+    runner = (
+        "import runpy, sys, tests.helpers; sys.argv[0] = 'train_preset.py'; "
+        f"runpy.run_path({str(TOOLS / 'train_preset.py')!r}, run_name='__main__')"
+    )
+    root = TOOLS.parent
+    environment = dict(
+        os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(root), DEEPKOALA_HOME=str(tmp_path / "home")
+    )
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                runner,
+                str(data),
+                "--name",
+                "tiny",
+                "--backbone",
+                TINY_BACKBONE,
+                "--image-size",
+                "32",
+                "--stored-size",
+                "40",
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--out-dir",
+                str(out),
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(index),
+            ],
+            cwd=root,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for index in range(2)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    record = json.loads((out / "tiny-training.json").read_text())
+    assert record["steps"] == 2 and record["keras_backend"] == "jax"
+    assert "Trained 2 steps" in outputs[0] and "Trained" not in outputs[1]
+    assert sorted(path.name for path in out.iterdir()) == [
+        "tiny-heldout.json", "tiny-training.json", "tiny.keras",
+    ]  # fmt: skip
