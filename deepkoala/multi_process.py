@@ -24,10 +24,11 @@ def initialize(coordinator=None, num_processes=None, process_id=None):
     first address is the coordinator's), `KERAS_DISTRIBUTION_NUM_PROCESSES`
     and `KERAS_DISTRIBUTION_PROCESS_ID`, as `keras.distribution.initialize`
     reads them; with neither, `jax.distributed.initialize` looks for a
-    cluster it knows (Slurm, Open MPI). Collectives between CPUs use gloo; GPUs use
-    their own. A process that dies makes the others abort within
-    about `HEARTBEAT_TIMEOUT_SECONDS` with JAX's message that another task
-    died, instead of hanging. Every process gets process 0's random seed.
+    cluster it knows (Slurm, Open MPI). Collectives between CPUs use gloo;
+    GPUs use their own. A process that dies makes the others abort with
+    JAX's message that another task died, once its heartbeats have been
+    missing for `HEARTBEAT_TIMEOUT_SECONDS` (under 60 s in the tests),
+    instead of hanging. Every process gets process 0's random seed.
 
     Args:
         coordinator (str | None): "HOST:PORT" of process 0.
