@@ -71,7 +71,7 @@ def colorize_archive(
         raise ImportError("colorize_archive runs on Ray Data: pip install deepkoala[ray]") from None
     paths = [_local_path(item) for item in ([inputs] if _is_one(inputs) else inputs)]
     pairs, skipped = output_files.input_files(paths, output and os.fspath(output), photo_format)
-    failed = {message.split(": ", 1)[0]: message.split(": ", 1)[1] for message in skipped}
+    failed = dict(skipped)
     for path, target in pairs:
         if not target.endswith(output_files.PHOTO_EXTENSIONS):
             failed[path] = "a video: colorize it with Colorizer.colorize_video"

@@ -87,6 +87,39 @@ def _add_model_source(parser, default_preset, guided_preset=None):
     )
 
 
+def _add_starting_model(parser, weights_help, preset_help):
+    """The model `train` starts from (and `cache` embeds with): a file, a preset or a new one."""
+    from deepkoala import settings
+
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--weights", metavar="PATH", help=weights_help)
+    start.add_argument("--preset", metavar="NAME", help=preset_help)
+    parser.add_argument("--backbone", default=settings.BACKBONE)
+    parser.add_argument(
+        "--backbone-weights",
+        type=_backbone_weights,
+        default=settings.BACKBONE_WEIGHTS,
+        help='"imagenet" (downloaded by Keras), "none" (random) or a weights file',
+    )
+    parser.add_argument(
+        "--size", type=_positive_int, default=settings.IMAGE_SIZE, help="working size"
+    )
+
+
+def _add_cache_settings(parser):
+    """The settings that name an embedding cache, shared by `train` and `cache`."""
+    parser.add_argument(
+        "--views-per-image",
+        type=_positive_int,
+        default=1,
+        help="cache this many views (crops at several scales) of every photo",
+    )
+    parser.add_argument(
+        "--stored-size", type=_positive_int, help="cache photos at this size for random crops"
+    )
+    parser.add_argument("--cache-dir", help="embedding caches (default $DEEPKOALA_HOME/cache)")
+
+
 def build_parser():
     from deepkoala import settings
     from deepkoala.presets import DEFAULT_PRESET, GUIDED_PRESET
@@ -208,37 +241,17 @@ def build_parser():
     train.add_argument("folder", metavar="DIR", help="folder of color images")
     train.add_argument("--epochs", type=_positive_int, default=5)
     train.add_argument("--out", default="deepkoala.keras", help="where to save the .keras file")
-    start = train.add_mutually_exclusive_group()
-    start.add_argument("--weights", metavar="PATH", help="fine-tune this .keras file")
-    start.add_argument("--preset", metavar="NAME", help="fine-tune this preset")
-    train.add_argument("--backbone", default=settings.BACKBONE)
-    train.add_argument(
-        "--backbone-weights",
-        type=_backbone_weights,
-        default=settings.BACKBONE_WEIGHTS,
-        help='"imagenet" (downloaded by Keras), "none" (random) or a weights file',
-    )
-    train.add_argument(
-        "--size", type=_positive_int, default=settings.IMAGE_SIZE, help="working size"
-    )
+    _add_starting_model(train, "fine-tune this .keras file", "fine-tune this preset")
     train.add_argument(
         "--loss",
         default=settings.LOSS,
         help="mse (the paper's), rebalanced_mse, classification or rebalanced_classification "
         "(more vivid; see docs/quality.md)",
     )
-    train.add_argument(
-        "--views-per-image",
-        type=_positive_int,
-        default=1,
-        help="cache this many views (crops at several scales) of every photo",
-    )
+    _add_cache_settings(train)
     train.add_argument("--batch-size", type=_positive_int, default=settings.FIT_BATCH_SIZE)
     train.add_argument("--learning-rate", type=float, default=settings.LEARNING_RATE)
     train.add_argument("--validation-split", type=float, default=0.0)
-    train.add_argument(
-        "--stored-size", type=_positive_int, help="cache photos at this size for random crops"
-    )
     train.add_argument(
         "--checkpoint-dir", help="save every epoch here; run again to resume after a crash"
     )
@@ -257,7 +270,6 @@ def build_parser():
         "worse than the preset's",
     )
 
-    train.add_argument("--cache-dir", help="embedding caches (default $DEEPKOALA_HOME/cache)")
     processes = train.add_argument_group(
         "several processes (KERAS_BACKEND=jax; or the KERAS_DISTRIBUTION_* variables)"
     )
@@ -279,17 +291,8 @@ def build_parser():
         "  deepkoala train photos/ --backbone efficientnet_lite0 --cache-dir /shared --out m.keras",
     )
     cache.add_argument("folder", metavar="DIR", help="folder of color images")
-    cache_start = cache.add_mutually_exclusive_group()
-    cache_start.add_argument("--weights", metavar="PATH", help="the .keras file train will tune")
-    cache_start.add_argument("--preset", metavar="NAME", help="the preset train will tune")
-    cache.add_argument("--backbone", default=settings.BACKBONE)
-    cache.add_argument(
-        "--backbone-weights", type=_backbone_weights, default=settings.BACKBONE_WEIGHTS
-    )
-    cache.add_argument("--size", type=_positive_int, default=settings.IMAGE_SIZE)
-    cache.add_argument("--views-per-image", type=_positive_int, default=1)
-    cache.add_argument("--stored-size", type=_positive_int)
-    cache.add_argument("--cache-dir", help="default $DEEPKOALA_HOME/cache")
+    _add_starting_model(cache, "the .keras file train will tune", "the preset train will tune")
+    _add_cache_settings(cache)
     cache.add_argument("--shard", type=_shard, metavar="I/N", help="build shard I of N only")
 
     serve = commands.add_parser(
@@ -368,7 +371,8 @@ def run_colorize(args):
     if args.depth == 16 and args.format == "jpeg":
         raise UserError("--depth 16 writes PNG: JPEG holds 8 bits a channel")
     photo_format = "png" if args.depth == 16 else args.format
-    pairs, failed = output_files.input_files(args.inputs, args.output, photo_format)
+    pairs, skipped = output_files.input_files(args.inputs, args.output, photo_format)
+    failed = [f"{path}: {why}" for path, why in skipped]
     # Decided before anything is written: an output never replaces an input,
     # and files that existed before the run are kept unless --overwrite.
     inputs = {os.path.realpath(path) for path, _ in pairs}

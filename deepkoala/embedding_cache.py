@@ -9,6 +9,7 @@ It is written atomically (`deepkoala.atomic`), under a lock, so an
 interrupted build leaves nothing a later run would trust.
 """
 
+import collections
 import contextlib
 import errno
 import hashlib
@@ -209,15 +210,17 @@ def check_shard(shard):
     return index, count
 
 
-def paths_of_shard(paths, source, shard):
-    """The paths of `paths` in `shard` (index, count), by their path relative to the data."""
-    index, count = shard
+def shards_of(paths, source, count):
+    """The shard (`shard_of`) of each of `paths`, by its path relative to the data.
+
+    The data is the folder `source`, or for a list of files their common folder.
+    """
     root = (
         source
         if isinstance(source, str)
         else os.path.commonpath([os.path.dirname(path) for path in paths])
     )
-    return [path for path in paths if shard_of(os.path.relpath(path, root), count) == index]
+    return [shard_of(os.path.relpath(path, root), count) for path in paths]
 
 
 def shard_counts(source, image_size, backbone_id, cache_dir, views_per_image=1):
@@ -407,7 +410,10 @@ def load_or_build_cache(
     """
     shard = check_shard(shard)
     if shard is not None:
-        paths = paths_of_shard(paths, source, shard)
+        index, count = shard
+        paths = [
+            p for p, s in zip(paths, shards_of(paths, source, count), strict=True) if s == index
+        ]
         if not paths:
             raise ValueError(
                 f"Shard {shard[0]}/{shard[1]} of {source} holds no photos: use fewer shards."
@@ -457,9 +463,12 @@ def load_shards(
     >>> store = load_shards(paths, "in/", 224, "id", "cache/", 1, count=4)  # doctest: +SKIP
     """
     files, skipped, where = [], [], {}
+    by_shard = collections.defaultdict(list)
+    for path, shard in zip(paths, shards_of(paths, source, count), strict=True):
+        by_shard[shard].append(path)
     try:
         for index in range(count) if indices is None else indices:
-            shard_paths = paths_of_shard(paths, source, (index, count))
+            shard_paths = by_shard[index]
             path = cache_path_for(
                 source, image_size, backbone_id, cache_dir, views_per_image, (index, count)
             )
@@ -479,9 +488,10 @@ def load_shards(
             unreadable = set(json.loads(file.attrs["skipped"]))
             skipped += sorted(unreadable)
             kept = [p for p in shard_paths if p not in unreadable]
-            sources = file["sources"][:]
+            # A photo's views are consecutive rows, its number in `sources`.
+            bounds = np.searchsorted(file["sources"][:], np.arange(len(kept) + 1))
             for photo, photo_path in enumerate(kept):
-                where[photo_path] = (len(files) - 1, np.flatnonzero(sources == photo))
+                where[photo_path] = (len(files) - 1, np.arange(bounds[photo], bounds[photo + 1]))
     except BaseException:
         for file in files:
             file.close()
@@ -493,12 +503,14 @@ def load_shards(
     )
     sources = np.concatenate([np.full(len(where[path][1]), n) for n, path in enumerate(kept)])
     embeddings = [file["embeddings"][:] for file in files]
+    # Each shard's first row in the embeddings of all shards together.
+    offsets = np.cumsum([0, *map(len, embeddings)])[:-1]
     mid_level = None
     if "mid_level" in files[0]:
         mid_level = ShardedRows([file["mid_level"] for file in files], locations)
     return ImageStore(
         ShardedRows([file["images"] for file in files], locations),
-        np.stack([embeddings[shard][row] for shard, row in locations]),
+        np.concatenate(embeddings)[offsets[locations[:, 0]] + locations[:, 1]],
         files,
         sources,
         mid_level,

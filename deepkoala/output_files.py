@@ -20,7 +20,8 @@ def input_files(inputs, output, photo_format="auto"):
     opened (reading it would block or never end).
 
     Returns:
-        tuple: (pairs, skipped messages).
+        tuple: (pairs, skipped): `skipped` holds (path, why) for each file
+            that is not read.
     """
     from deepkoala.image_files import find_images, special_file_kind
 
@@ -31,7 +32,7 @@ def input_files(inputs, output, photo_format="auto"):
             for path in find_images(item):
                 kind = special_file_kind(path)
                 if kind:
-                    skipped.append(f"{path}: not a regular file but {kind}")
+                    skipped.append((path, f"not a regular file but {kind}"))
                     continue
                 stem = os.path.splitext(os.path.relpath(path, item))[0]
                 extension = output_extension(path, photo_format)
@@ -45,7 +46,7 @@ def input_files(inputs, output, photo_format="auto"):
                 folder = os.path.dirname(item)
                 pairs.append((item, os.path.join(folder, f"{stem}_colorized{extension}")))
         elif kind := special_file_kind(item):
-            skipped.append(f"{item}: not a regular file but {kind}")
+            skipped.append((item, f"not a regular file but {kind}"))
         else:
             raise FileNotFoundError(f"no such file or folder: {item}")
     if not pairs and not skipped:

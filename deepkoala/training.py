@@ -418,13 +418,11 @@ class Trainer:
         _check_regularisation(embedding_dropout, weight_decay)
         loss = loss or self._loss or head_loss(self.colorizer.get_config()["loss"])
         optimizer_settings = (ema_momentum, weight_decay)
-        if self._model is None or embedding_dropout != self._embedding_dropout:
+        rebuild = self._model is None or embedding_dropout != self._embedding_dropout
+        if rebuild:
             self._model = self._build_model(embedding_dropout)
-            self._model.compile(
-                optimizer=self._optimizer(learning_rate, *optimizer_settings), loss=loss
-            )
-        elif optimizer_settings != self._optimizer_settings:
-            # The moving average lives in the optimizer's variables.
+        if rebuild or optimizer_settings != self._optimizer_settings:
+            # A new optimizer: the moving average lives in its variables.
             self._model.compile(
                 optimizer=self._optimizer(learning_rate, *optimizer_settings), loss=loss
             )
