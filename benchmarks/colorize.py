@@ -3,6 +3,10 @@
     python benchmarks/colorize.py                 # images/s, end to end vs bare forward
     python benchmarks/colorize.py --big           # peak RSS and time for one 6000x4000 photo
     python benchmarks/colorize.py --big-folder 8  # peak RSS of the CLI on 8 of them
+    python benchmarks/colorize.py --cold          # a cold `deepkoala colorize photo.jpg`
+
+`--precision` (default auto, what a user gets) picks the network's compute
+precision; each figure names it and the CPU's bfloat16 units.
 
 End to end, four ways, on 640x480 JPEG files: `colorize(paths)` returning
 PIL images (decode, lightness, resize, network, chroma upsampling and merge);
@@ -33,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from deepkoala import Colorizer, cli
+from deepkoala.precision import cpu_bfloat16_units
 
 
 def _photos(folder, count, size):
@@ -58,8 +63,16 @@ def best_rate(run, images, repeats):
     return images / best
 
 
-def throughput(backbone, batch_size, count, repeats, dtype_policy):
-    colorizer = Colorizer(backbone=backbone, backbone_weights=None, dtype_policy=dtype_policy)
+def _machine(colorizer):
+    """The precision a figure ran in, and the CPU's bfloat16 units."""
+    return {
+        "precision": colorizer.compute_precision()[0],
+        "cpu_bfloat16_units": cpu_bfloat16_units()[0],
+    }
+
+
+def throughput(backbone, batch_size, count, repeats, precision):
+    colorizer = Colorizer(backbone=backbone, backbone_weights=None).set_precision(precision)
     size = colorizer.image_size
     with tempfile.TemporaryDirectory() as folder:
         photos = os.path.join(folder, "photos")
@@ -83,12 +96,13 @@ def throughput(backbone, batch_size, count, repeats, dtype_policy):
                 cli.main(["colorize", photos, "-o", output, "--batch-size", str(batch_size),
                           "--format", photo_format])  # fmt: skip
 
-        batch = np.random.default_rng(0).uniform(-1, 1, (batch_size, size, size, 1))
-        batch = batch.astype("float32")
+        lightness = np.random.default_rng(0).uniform(0, 100, (batch_size, size, size))
+        lightness = lightness.astype("float32")
 
         def forward():
             for _ in range(count // batch_size):
-                colorizer.predict_on_batch(batch)
+                # The network alone, in the colorizer's precision.
+                colorizer.predict_chroma(lightness)
 
         forward()  # warm-up: tracing and compilation
         to_images()
@@ -104,7 +118,7 @@ def throughput(backbone, batch_size, count, repeats, dtype_policy):
         "benchmark": "colorize",
         "backend": keras.backend.backend(),
         "backbone": backbone,
-        "dtype_policy": dtype_policy or "float32",
+        **_machine(colorizer),
         "image_size": size,
         "batch_size": batch_size,
         "input": "640x480 JPEG",
@@ -144,8 +158,8 @@ def _timed_with_peak(colorizer, run):
     return round(time.perf_counter() - started, 2), rss_before, _peak_rss_mb()
 
 
-def big_photo(backbone):
-    colorizer = Colorizer(backbone=backbone, backbone_weights=None)
+def big_photo(backbone, precision):
+    colorizer = Colorizer(backbone=backbone, backbone_weights=None).set_precision(precision)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "big.jpg")
         _make_big_photos([path])
@@ -158,16 +172,18 @@ def big_photo(backbone):
         "benchmark": "colorize_big",
         "backend": keras.backend.backend(),
         "backbone": backbone,
+        **_machine(colorizer),
         "input": "6000x4000 JPEG",
         "seconds": seconds,
         "peak_rss_mb_before": rss_before,
         "peak_rss_mb": peak,
+        "photo_own_mb": round(peak - rss_before, 1),
     }
 
 
-def big_folder(backbone, count, batch_size):
+def big_folder(backbone, count, batch_size, precision):
     """Peak RSS of `deepkoala colorize FOLDER` on `count` 6000x4000 photos."""
-    colorizer = Colorizer(backbone=backbone, backbone_weights=None)
+    colorizer = Colorizer(backbone=backbone, backbone_weights=None).set_precision(precision)
     codes = []
     with tempfile.TemporaryDirectory() as folder:
         photos = os.path.join(folder, "photos")
@@ -180,19 +196,62 @@ def big_folder(backbone, count, batch_size):
                 contextlib.redirect_stdout(io.StringIO()),
             ):
                 codes.append(cli.main(["colorize", photos, "-o", os.path.join(folder, "out"),
-                                       "--batch-size", str(batch_size)]))  # fmt: skip
+                                       "--batch-size", str(batch_size),
+                                       "--precision", precision]))  # fmt: skip
 
         seconds, rss_before, peak = _timed_with_peak(colorizer, run)
     return {
         "benchmark": "colorize_big_folder",
         "backend": keras.backend.backend(),
         "backbone": backbone,
+        **_machine(colorizer),
         "input": f"{count} x 6000x4000 JPEG, deepkoala colorize FOLDER",
         "batch_size": batch_size,
         "exit_code": codes[0],
         "seconds": seconds,
         "peak_rss_mb_before": rss_before,
         "peak_rss_mb": peak,
+    }
+
+
+def _wall_seconds(command, runs):
+    """The median wall time of `runs` fresh runs of `command` (each must succeed)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return round(float(np.median(times)), 2)
+
+
+def cold(runs, precision):
+    """A cold `deepkoala colorize photo.jpg` against a bare `import tensorflow`, step by step."""
+    examples = os.path.join(os.path.dirname(__file__), "..", "examples", "photos")
+    with tempfile.TemporaryDirectory() as folder:
+        photo = shutil.copy(os.path.join(examples, "astronaut.jpg"), folder)
+        command = [sys.executable, "-m", "deepkoala.cli", "colorize", photo, "--overwrite",
+                   "--precision", precision]  # fmt: skip
+        python_s = _wall_seconds([sys.executable, "-c", "pass"], runs)
+        tensorflow_s = _wall_seconds([sys.executable, "-c", "import tensorflow"], runs)
+        colorize_s = _wall_seconds(command, runs)
+        # One more run, timed step by step from the inside.
+        worker = subprocess.run(
+            [sys.executable, os.path.join(os.path.dirname(__file__), "cold_worker.py"), photo,
+             precision],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    steps = json.loads(worker.stdout.strip().splitlines()[-1])
+    return {
+        "benchmark": "colorize_cold",
+        "backend": keras.backend.backend(),
+        "cpu_bfloat16_units": cpu_bfloat16_units()[0],
+        "input": "examples/photos/astronaut.jpg (512x512), the bundled koala-lite0",
+        "runs": runs,
+        "python_s": python_s,
+        "import_tensorflow_s": tensorflow_s,
+        "deepkoala_colorize_s": colorize_s,
+        "over_import_tensorflow_s": round(colorize_s - tensorflow_s, 2),
+        "steps": steps,
     }
 
 
@@ -214,27 +273,35 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--dtype-policy", help='e.g. "mixed_bfloat16"')
+    parser.add_argument(
+        "--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16")
+    )
+    parser.add_argument("--cold", action="store_true", help="a cold deepkoala colorize photo.jpg")
+    parser.add_argument("--runs", type=int, default=3, help="--cold: fresh runs of each command")
     parser.add_argument("--make-big-photo", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.make_big_photo:
         make_big_photo(args.make_big_photo)
         return 0
+    if args.cold:
+        print(json.dumps(cold(args.runs, args.precision)), flush=True)
+        return 0
     big = ["--big"] if args.big else ["--big-folder", str(args.big_folder)]
     if (args.big or args.big_folder) and len(args.backbones) > 1:
         # Peak RSS is per process: measure each backbone in a fresh one.
         for backbone in args.backbones:
-            command = [sys.executable, __file__, *big, "--batch-size", str(args.batch_size)]
+            command = [sys.executable, __file__, *big, "--batch-size", str(args.batch_size),
+                       "--precision", args.precision]  # fmt: skip
             subprocess.run([*command, "--backbones", backbone], check=True)
         return 0
     for backbone in args.backbones:
         if args.big:
-            figures = big_photo(backbone)
+            figures = big_photo(backbone, args.precision)
         elif args.big_folder:
-            figures = big_folder(backbone, args.big_folder, args.batch_size)
+            figures = big_folder(backbone, args.big_folder, args.batch_size, args.precision)
         else:
             figures = throughput(
-                backbone, args.batch_size, args.images, args.repeats, args.dtype_policy
+                backbone, args.batch_size, args.images, args.repeats, args.precision
             )
         print(json.dumps(figures), flush=True)
     return 0

@@ -7,15 +7,21 @@ loads that same file in a fresh process and times `--batches` forward passes
 of one batch already in memory (best of `--repeats`), at the colorizer's
 working size:
 
-- tensorflow: Keras on TensorFlow, `predict_on_batch` (a traced graph);
+- tensorflow: Keras on TensorFlow, `predict_on_batch` (a traced graph), float32;
+- tensorflow-bfloat16: the same with `set_precision("bfloat16")` (what
+  `precision="auto"` runs on a CPU with bfloat16 units);
 - tensorflow-xla: the same with `jit_compile=True`;
 - tensorflow-1-thread: TensorFlow with one intra-op and one inter-op thread;
-- jax: Keras on JAX (needs `pip install jax`);
+- jax: Keras on JAX (needs `pip install jax`), and jax-bfloat16;
 - onnxruntime: the model exported by `Colorizer.export` (needs
-  `pip install deepkoala[export]`).
+  `pip install deepkoala[export]`);
+- openvino: that ONNX file compiled by OpenVINO for the CPU with its default
+  hints (bfloat16 where it finds AMX), and openvino-float32 with
+  `INFERENCE_PRECISION_HINT=f32` (needs `pip install openvino`).
 
 Each engine's output is compared with TensorFlow's on the same batch
-(`max_abs_difference`, in the network's a*b* / 128 units). An engine that
+(`max_abs_difference`, in the network's a*b* / 128 units, and
+`max_ab_difference` in CIELAB units). An engine that
 is not installed is reported as skipped.
 """
 
@@ -26,7 +32,12 @@ import subprocess
 import sys
 import tempfile
 
-ENGINES = ("tensorflow", "tensorflow-xla", "tensorflow-1-thread", "jax", "onnxruntime")
+ENGINES = (
+    "tensorflow", "tensorflow-bfloat16", "tensorflow-xla", "tensorflow-1-thread", "jax",
+    "jax-bfloat16", "onnxruntime", "openvino", "openvino-float32",
+)  # fmt: skip
+# The engines that run the exported ONNX file.
+ONNX_ENGINES = ("onnxruntime", "openvino", "openvino-float32")
 
 
 def _measure(engine, model_path, batch_path, batches, repeats):
@@ -43,6 +54,16 @@ def _measure(engine, model_path, batch_path, batches, repeats):
         def forward():
             return session.run(None, {name: batch})[0]
 
+    elif engine.startswith("openvino"):
+        import openvino
+
+        hints = {"INFERENCE_PRECISION_HINT": "f32"} if engine == "openvino-float32" else {}
+        compiled = openvino.Core().compile_model(model_path, "CPU", hints)
+        request = compiled.create_infer_request()
+
+        def forward():
+            return request.infer({0: batch})[compiled.output(0)]
+
     else:
         if engine == "tensorflow-1-thread":
             import tensorflow as tf
@@ -52,6 +73,7 @@ def _measure(engine, model_path, batch_path, batches, repeats):
         from deepkoala import Colorizer
 
         colorizer = Colorizer.load(model_path)
+        colorizer.set_precision("bfloat16" if engine.endswith("-bfloat16") else "float32")
         if engine == "tensorflow-xla":
             colorizer.jit_compile = True
 
@@ -70,8 +92,9 @@ def _measure(engine, model_path, batch_path, batches, repeats):
 
 def _run_engine(engine, folder, backbone, args):
     """One engine in a fresh process; its figures, or why it was skipped."""
-    environment = dict(os.environ, KERAS_BACKEND="jax" if engine == "jax" else "tensorflow")
-    model = os.path.join(folder, "colorizer.onnx" if engine == "onnxruntime" else "model.keras")
+    backend = "jax" if engine.startswith("jax") else "tensorflow"
+    environment = dict(os.environ, KERAS_BACKEND=backend)
+    model = os.path.join(folder, "colorizer.onnx" if engine in ONNX_ENGINES else "model.keras")
     command = [
         sys.executable, __file__, "--worker", engine, "--model", model,
         "--batch", os.path.join(folder, "batch.npy"), "--out", os.path.join(folder, engine),
@@ -108,13 +131,14 @@ def main(argv=None):
         return 0
 
     from deepkoala import Colorizer
+    from deepkoala.precision import cpu_bfloat16_units
 
     for backbone in args.backbones:
         with tempfile.TemporaryDirectory() as folder:
             colorizer = Colorizer(backbone=backbone, backbone_weights=None)
             size = colorizer.image_size
             colorizer.save(os.path.join(folder, "model.keras"))
-            if "onnxruntime" in args.engines:
+            if set(ONNX_ENGINES) & set(args.engines):
                 try:
                     colorizer.export(os.path.join(folder, "colorizer.onnx"))
                 except ImportError as error:
@@ -126,13 +150,18 @@ def main(argv=None):
             reference = None
             for engine in args.engines:
                 figures = _run_engine(engine, folder, backbone, args)
-                figures.update(backbone=backbone, image_size=size, batch_size=args.batch_size)
+                figures.update(
+                    backbone=backbone, image_size=size, batch_size=args.batch_size,
+                    cpu_bfloat16_units=cpu_bfloat16_units()[0],
+                )  # fmt: skip
                 outputs_path = os.path.join(folder, engine + ".npy")
                 if "skipped" not in figures:
                     outputs = np.load(outputs_path)
                     if reference is None:
                         reference = outputs
-                    figures["max_abs_difference"] = float(np.abs(outputs - reference).max())
+                    difference = float(np.abs(outputs - reference).max())
+                    figures["max_abs_difference"] = difference
+                    figures["max_ab_difference"] = round(difference * 128, 3)  # CIELAB units
                 print(json.dumps(figures), flush=True)
     return 0
 

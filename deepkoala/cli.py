@@ -87,6 +87,30 @@ def _add_model_source(parser, default_preset, guided_preset=None):
     )
 
 
+def _add_precision(parser):
+    from deepkoala.precision import PRECISIONS
+
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="the network's compute precision: auto is bfloat16 on a CPU with bfloat16 "
+        "units, float16 on a GPU, float32 elsewhere (default auto; docs/performance.md)",
+    )
+
+
+def _set_precision(colorizers, precision):
+    """Set the precision of each colorizer; one line on stderr when the CPU lacks its units."""
+    from deepkoala import precision as precision_module
+
+    for colorizer in colorizers:
+        colorizer.set_precision(precision)
+    note = precision_module.unsupported_note(precision)
+    if note:
+        print(f"deepkoala: note: {note}", file=sys.stderr)
+        precision_module.warn_unsupported(precision, quiet=True)
+
+
 def _add_starting_model(parser, weights_help, preset_help):
     """The model `train` starts from (and `cache` embeds with): a file, a preset or a new one."""
     from deepkoala import settings
@@ -177,6 +201,7 @@ def build_parser():
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
     )
     colorize.add_argument("--batch-size", type=_positive_int, default=settings.COLORIZE_BATCH_SIZE)
+    _add_precision(colorize)
     colorize.add_argument(
         "--saturation",
         type=_positive_float,
@@ -333,6 +358,7 @@ def build_parser():
     serve.add_argument(
         "--queue", type=int, default=8, help="requests that may wait; more get 503 (default 8)"
     )
+    _add_precision(serve)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -351,6 +377,7 @@ def build_parser():
     evaluate.add_argument("--size", type=_positive_int, help="working size of the network")
     evaluate.add_argument("--limit", type=_positive_int, help="score only the first N images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=settings.COLORIZE_BATCH_SIZE)
+    _add_precision(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     commands.add_parser(
@@ -396,6 +423,7 @@ def run_colorize(args):
     colorizer = Colorizer.from_preset(args.weights or args.preset or _default_preset(args))
     decoding = {"saturation": args.saturation, "uncertainty_fade": args.uncertainty_fade}
     colorizer.set_decoding(**{k: v for k, v in decoding.items() if v is not None})
+    _set_precision([colorizer], args.precision)
     written, renamed = 0, {}
     if todo:
         progress = keras.utils.Progbar(len(todo), unit_name="image")
@@ -617,7 +645,9 @@ def run_serve(args):
     sources = sources or [(GUIDED_PRESET, GUIDED_PRESET)]
 
     def load_models():
-        return {name: Colorizer.from_preset(source, verbose=False) for name, source in sources}
+        models = {name: Colorizer.from_preset(source, verbose=False) for name, source in sources}
+        _set_precision(models.values(), args.precision)
+        return models
 
     service = ColorizeService(
         load_models, concurrency=args.concurrency, queue=args.queue, max_pixels=args.max_pixels
@@ -643,6 +673,7 @@ def run_evaluate(args):
     if not os.path.isdir(args.folder):
         raise UserError(f"no such folder: {args.folder}")
     colorizer = Colorizer.from_preset(args.weights or args.preset, verbose=not args.json)
+    _set_precision([colorizer], args.precision)
     report = evaluate(
         colorizer,
         args.folder,
@@ -714,7 +745,14 @@ def _import_backend_quietly():
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import keras  # noqa: F401
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                # The first look for devices prints a CUDA probe's failure on
+                # machines without a GPU: look now, while stderr is silenced.
+                tf.config.list_physical_devices("GPU")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -747,5 +785,22 @@ def main(argv=None):
         return 130
 
 
+def entry_point():
+    """The `deepkoala` command: `main`, then an exit that skips the interpreter's teardown.
+
+    Once `main` has returned, every output is written and closed; tearing
+    down TensorFlow's modules and threads would add about 0.7 s to each
+    command (measured: `benchmarks/colorize.py --cold`), so the process
+    ends at once, after flushing its standard streams.
+
+    Example:
+    >>> entry_point()  # doctest: +SKIP
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

@@ -5,6 +5,7 @@ here; the other entry points call the module that does the work and never import
 this one: `training` (`fit`), `saving` (files, presets, export), `settings`.
 """
 
+import contextlib
 import types
 
 import keras
@@ -12,12 +13,15 @@ import numpy as np
 
 from deepkoala import chroma_bins, color, guided_head, pipeline, saving, settings
 from deepkoala import guidance as guidance_module
+from deepkoala import precision as precision_module
 from deepkoala.argument_checks import check_image_size, check_positive_int
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.model import deep_koalarization
-from deepkoala.presets import available_presets, get_preset
+from deepkoala.presets import available_presets, get_preset, is_preset_name
 from deepkoala.training import Trainer
 
+# "auto" follows a colorizer built for mixed precision.
+_MIXED_POLICIES = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 # Settings that change `colorize` only: the network is built without them.
 _NOT_NETWORK = ("image_size", "loss", "edge_aware_chroma", "saturation")
 
@@ -43,8 +47,10 @@ class Colorizer(keras.Model):
         encoder_filters (tuple[int, ...]): the encoder's eight widths.
         fusion_filters (int): channels after fusion.
         decoder_filters (tuple[int, ...]): the decoder's four widths.
-        dtype_policy (str | None): None (float32), "mixed_bfloat16" (CPUs
-            with bfloat16 units) or "mixed_float16" (GPUs).
+        dtype_policy (str | None): the training's compute policy: None
+            (Keras' global policy, float32 unless changed), "mixed_bfloat16"
+            (CPUs with bfloat16 units) or "mixed_float16" (GPUs). Colorizing
+            runs in `precision` instead (`set_precision`).
         loss (str): what `fit` minimizes, and so how the head predicts:
             "mse" (the paper's regression), "rebalanced_mse" (pixels weighted
             by their color's rarity), "classification" (484 a*b* bins,
@@ -99,11 +105,16 @@ class Colorizer(keras.Model):
         #: Frozen: scaled L -> the backbone's class logits[, mid-level map].
         self.embedding = network.embedding
         self._settings = config
+        training_policy = dtype_policy or keras.config.dtype_policy().name
         # Built on demand, out of Keras' tracking (a tracked model would be saved).
         self._untracked = types.SimpleNamespace(
             backbone_is_imagenet=backbone_weights == "imagenet", embedder=None, trainer=None,
-            pretrained=False,
+            pretrained=False, precision="auto", psnr_changes=None,
+            # (backbone's, head's) policies: those set now, and pinned ones.
+            training_policy=training_policy, policies=(training_policy,) * 2, pinned=None,
+            untraced=True,
         )  # fmt: skip
+        self._apply_precision()
 
     @property
     def pretrained(self):
@@ -152,6 +163,110 @@ class Colorizer(keras.Model):
             # A traced prediction holds the old values as constants.
             self.make_predict_function(force=True)
         return self
+
+    # Precision.
+
+    @property
+    def precision(self):
+        """str: How colorizing runs the network: "auto" (the default), "float32",
+        "bfloat16" or "float16" (`set_precision`)."""
+        return self._untracked.precision
+
+    def set_precision(self, precision):
+        """Change the precision that colorizing runs the network in, in place.
+
+        "auto" is float16 on a GPU, bfloat16 on a CPU with bfloat16 units
+        under TensorFlow, float32 elsewhere and for a model whose colors
+        half precision was measured to move (`deepkoala.precision`); a
+        colorizer built with a mixed `dtype_policy` colorizes in its precision. The
+        color conversions and the output layers stay float32; training
+        keeps `dtype_policy`. Nothing is rebuilt: the next call traces the
+        network again.
+
+        Args:
+            precision (str): "auto", "float32", "bfloat16" or "float16".
+
+        Returns:
+            Colorizer: this colorizer.
+
+        Example:
+        >>> colorizer.set_precision("float32").colorize("photo.jpg")  # doctest: +SKIP
+        >>> colorizer.compute_precision()  # doctest: +SKIP
+        ('bfloat16', 'AVX512_BF16 (the CPU flag avx512_bf16)')
+        """
+        self._untracked.precision = precision_module.check_precision(precision)
+        if precision != "auto":
+            precision_module.warn_unsupported(self.compute_precision()[0])
+        self._apply_precision()
+        return self
+
+    def compute_precision(self):
+        """The precision colorizing runs in here, and why (`deepkoala.precision.resolve`).
+
+        Returns:
+            tuple: ("float32" | "bfloat16" | "float16", the reason in words).
+
+        Example:
+        >>> Colorizer(backbone_weights=None).set_precision("float32").compute_precision()
+        ('float32', 'asked for')
+        """
+        precision, _, why = self._resolved_precision()
+        return precision, why
+
+    def _resolved_precision(self):
+        """`precision_module.resolve`'s (precision, part, why) for this colorizer."""
+        policy = self._untracked.training_policy
+        if self._untracked.precision == "auto" and policy in _MIXED_POLICIES:
+            return _MIXED_POLICIES[policy], "network", f"the colorizer's dtype_policy {policy!r}"
+        return precision_module.resolve(self._untracked.precision, self._untracked.psnr_changes)
+
+    def training_precision(self):
+        """Inside the block, every network call (colorizing too) runs in `dtype_policy`.
+
+        Outside it, the layers run in the colorizer's `precision`, Keras'
+        own calls (`predict`, `__call__`) too. `fit`, the training cache
+        (`embed`) and `export` run inside it, so scoring between epochs does
+        not switch the layers that a traced training step shares.
+
+        Example:
+        >>> with colorizer.training_precision():  # doctest: +SKIP
+        ...     chroma = colorizer.predict_chroma(lightness)
+        """
+        return self._pinned_policies((self._untracked.training_policy,) * 2)
+
+    @contextlib.contextmanager
+    def _pinned_policies(self, policies):
+        """Run the backbone and the head in these two dtype policies inside the block."""
+        pinned = self._untracked.pinned
+        self._untracked.pinned = policies
+        self._apply_precision()
+        try:
+            yield self
+        finally:
+            self._untracked.pinned = pinned
+            self._apply_precision()
+
+    def _run_in(self, policies):
+        """Switch the layers' compute policies, dropping what was traced under the old ones."""
+        if policies == self._untracked.policies:
+            return
+        embedding_policy, head_policy = policies
+        precision_module.set_compute_policy(self.embedding, embedding_policy)
+        precision_module.set_compute_policy(self.head, head_policy)
+        self._untracked.policies = policies
+        self.make_predict_function(force=True)
+        self._untracked.untraced = True
+        # The embedder always runs in the training policy: its trace stays valid.
+        guidance_module.forget_models(self)
+
+    def _apply_precision(self):
+        """Put the layers in the pinned policies, else in `precision`'s."""
+        policies = self._untracked.pinned
+        if policies is None:
+            precision, part, _ = self._resolved_precision()
+            half = precision_module.POLICIES[precision]
+            policies = ("float32" if part == precision_module.HEAD else half, half)
+        self._run_in(policies)
 
     # Colorizing.
 
@@ -285,7 +400,14 @@ class Colorizer(keras.Model):
         scaled = color.scale_lightness(lightness[..., None]).astype(np.float32)
         if self._settings["guided"]:
             scaled = [scaled, *guided_head.network_inputs(guidance, lightness)]
-        chroma = np.asarray(self.predict_on_batch(scaled), dtype=np.float32)
+        if self._untracked.untraced:
+            # The first call runs eagerly: tracing costs more than one batch
+            # (a quick single photo); later calls trace once and reuse it.
+            self._untracked.untraced = False
+            chroma = keras.ops.convert_to_numpy(self(scaled, training=False))
+        else:
+            chroma = self.predict_on_batch(scaled)
+        chroma = np.asarray(chroma, dtype=np.float32)
         if not np.isfinite(chroma).all():
             raise FloatingPointError(
                 "The network's output is not finite (NaN or inf): its weights are broken, "
@@ -308,11 +430,13 @@ class Colorizer(keras.Model):
         Example:
         >>> vectors = colorizer.embed(np.zeros((2, 224, 224, 3), "uint8"))  # doctest: +SKIP
         """
-        if self._untracked.embedder is None:
-            rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
-            outputs = self.embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
-            self._untracked.embedder = keras.Model(rgb, outputs, name="embedder")
-        outputs = self._untracked.embedder.predict_on_batch(rgb_batch)
+        # The cache's embeddings are the training's, on every machine.
+        with self.training_precision():
+            if self._untracked.embedder is None:
+                rgb = keras.Input((None, None, 3), dtype="uint8", name="rgb")
+                outputs = self.embedding(LightnessFromRGB(name="lightness_from_rgb")(rgb))
+                self._untracked.embedder = keras.Model(rgb, outputs, name="embedder")
+            outputs = self._untracked.embedder.predict_on_batch(rgb_batch)
         if self._settings["mid_level_features"]:
             return tuple(np.asarray(output) for output in outputs)
         return np.asarray(outputs)
@@ -381,7 +505,8 @@ class Colorizer(keras.Model):
         >>> history = colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
         """
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        return self._trainer().fit(**arguments)
+        with self.training_precision():
+            return self._trainer().fit(**arguments)
 
     def training_model(self, learning_rate=settings.LEARNING_RATE):
         """The compiled model `fit` trains, to inspect (`training.Trainer.training_model`).
@@ -434,6 +559,16 @@ class Colorizer(keras.Model):
         """
         colorizer = saving.from_preset(cls, preset, sha256=sha256, verbose=verbose)
         colorizer._untracked.pretrained = True
+        if isinstance(preset, str) and is_preset_name(preset):
+            # "auto" keeps in float32 the parts whose half precision moved the colors.
+            scores = get_preset(preset).scores
+            colorizer._untracked.psnr_changes = {
+                "bfloat16": {
+                    part: scores.get(f"bfloat16_{part}_psnr_change")
+                    for part in (precision_module.NETWORK, precision_module.HEAD)
+                }
+            }
+            colorizer._apply_precision()
         return colorizer
 
     def save_to_preset(self, folder, float16=False):
@@ -462,7 +597,8 @@ class Colorizer(keras.Model):
         Example:
         >>> colorizer.export("deepkoala.onnx")  # doctest: +SKIP
         """
-        saving.export(self, path, format=format)
+        with self.training_precision():  # portable: float32 unless `dtype_policy` says otherwise
+            saving.export(self, path, format=format)
 
     def save(self, filepath, overwrite=True, **kwargs):
         """Save to a `.keras` file with Keras' own machinery, written atomically.

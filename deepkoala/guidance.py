@@ -575,6 +575,15 @@ def _feature_model(colorizer):
     return model
 
 
+def forget_models(colorizer):
+    """Drop the models built for `colorizer` (its layers' precision changed).
+
+    Example:
+    >>> forget_models(colorizer)  # doctest: +SKIP
+    """
+    _FEATURE_MODELS.pop(colorizer, None)
+
+
 def _cell_features(colorizer, lightness):
     """Unit-length feature vectors (B, h, w, C) of lightness images (B, S, S)."""
     scaled = color.scale_lightness(np.asarray(lightness, np.float32)[..., None])

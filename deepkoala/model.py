@@ -4,6 +4,7 @@ import contextlib
 
 import keras
 
+from deepkoala import precision
 from deepkoala.blocks import decoder, embedding, encoder, fusion, guide
 from deepkoala.layers import AnnealedMean, ResizeToGrid
 from deepkoala.settings import (
@@ -137,7 +138,10 @@ def deep_koalarization(
     >>> model.output_shape
     (None, None, None, 2)
     """
-    with _global_dtype_policy(dtype_policy):
+    compute_policy = dtype_policy or keras.config.dtype_policy().name
+    # Built under a mixed policy, so that the layers that insist on float32
+    # say so and a colorizer can change its precision in place later.
+    with _global_dtype_policy("mixed_float16"):
         embedding_block = embedding(backbone, backbone_weights, mid_level_features)
         output_shapes = (
             embedding_block.output_shape if mid_level_features else [embedding_block.output_shape]
@@ -156,15 +160,14 @@ def deep_koalarization(
         chroma = head([lightness, *embedded, *guidance])
         model = keras.Model([lightness, *guidance] if guided else lightness, chroma, name=name)
         model.embedding, model.head = embedding_block, head
-        return model
+    precision.mark_float32_layers(model)
+    precision.set_compute_policy(model, compute_policy)
+    return model
 
 
 @contextlib.contextmanager
 def _global_dtype_policy(policy):
     """Build under `policy`: keras.applications models take no dtype argument."""
-    if policy is None:
-        yield
-        return
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:

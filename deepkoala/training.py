@@ -331,7 +331,11 @@ class Trainer:
             if holdout_images:
                 scoring = [Holdout(trainer.colorizer, holdout_images, keep_last=keep_last)]
             try:
-                with contextlib.nullcontext() if distribution is None else distribution.scope():
+                with (
+                    contextlib.nullcontext() if distribution is None else distribution.scope(),
+                    # Scoring between epochs must not switch the layers' precision.
+                    trainer.colorizer.training_precision(),
+                ):
                     model = trainer.training_model(
                         learning_rate,
                         head_loss(loss_name, bin_weights),

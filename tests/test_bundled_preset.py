@@ -84,9 +84,12 @@ def test_the_guided_preset_ships_colorizes_as_the_default_without_guidance_and_s
     assert guided.get_config()["guided"] and not bundled.get_config()["guided"]
     assert guided.presets()[GUIDED_PRESET].scores == bundled.presets()[DEFAULT_PRESET].scores
     photo = data.coffee()
-    np.testing.assert_array_equal(
-        np.asarray(guided.colorize(photo)), np.asarray(bundled.colorize(photo))
+    # Equal but for rounding: a first call runs eagerly, later ones traced,
+    # and in half precision the two may round a value differently.
+    difference = np.abs(
+        np.asarray(guided.colorize(photo), int) - np.asarray(bundled.colorize(photo), int)
     )
+    assert difference.max() <= 1 and difference.mean() < 0.1
     # A hint's color (the photo's own there, so it fits the lightness) is reached at its point.
     x, y = 150, 300
     truth = photo[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(axis=0).round()

@@ -88,7 +88,7 @@ def main(argv=None):
         [(metrics.psnr(p, gray_baseline(p)), metrics.ssim(p, gray_baseline(p))) for p in photos]
     )
     original = np.array([metrics.colorfulness(photo) for photo in photos])
-    colorizer = Colorizer.load(args.model)
+    colorizer = Colorizer.load(args.model).set_precision("float32")  # machine-independent
     if args.edge_aware:
         colorizer.set_decoding(edge_aware_chroma=True)
     table = []

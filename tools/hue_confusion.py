@@ -63,6 +63,7 @@ def main(argv=None):
     per_fold = {}
     for fold in args.folds:
         colorizer = Colorizer.load(os.path.join(args.loso_dir, fold, f"{fold}.keras"))
+        colorizer.set_precision("float32")
         colorizer.set_decoding(
             edge_aware_chroma=True,
             uncertainty_fade=args.uncertainty_fade,

@@ -119,7 +119,7 @@ def main(argv=None):
                 [args.data, "--name", fold, "--out-dir", folder, "--steps", str(args.steps),
                  "--packages", *sorted(training_packages - set(left_out)), *recipe]
             )  # fmt: skip
-        colorizer = Colorizer.load(os.path.join(folder, f"{fold}.keras"))
+        colorizer = Colorizer.load(os.path.join(folder, f"{fold}.keras")).set_precision("float32")
         colorizer.set_decoding(**decoding)
         photos = [
             os.path.join(args.data, row["path"]) for row in rows if row["package"] in left_out

@@ -282,6 +282,8 @@ def main(argv=None):
     model_path = os.path.join(args.out_dir, f"{args.name}.keras")
     colorizer.save(model_path)
 
+    # float32: the record's figures are the same on every machine.
+    colorizer.set_precision("float32")
     report = evaluate(colorizer, os.path.join(args.data, "heldout"), verbose=0)
     print(format_report(report))
     with open(os.path.join(args.out_dir, f"{args.name}-heldout.json"), "w") as file:

@@ -1,0 +1,49 @@
+"""What half precision does to the colors of the bundled presets; prints one JSON object each.
+
+    python benchmarks/precision.py DATA/heldout [--presets koala-lite0 koala-lite0-guided]
+
+Each preset colorizes the color photos of the folder in float32, in bfloat16
+and with only its head in bfloat16 (`deepkoala.precision.compare`): the mean
+PSNR against the originals in each, its change, and the largest and mean
+a*b* difference from float32. `precision="auto"` runs in half precision the
+largest part whose change is within `PSNR_TOLERANCE` (0.05 dB): the figures
+go into the preset's registry scores as `bfloat16_network_psnr_change` and
+`bfloat16_head_psnr_change`. bfloat16 runs on any CPU; without bfloat16
+units it is only slower.
+"""
+
+import argparse
+import json
+import sys
+
+from deepkoala import Colorizer
+from deepkoala.image_files import resolve_image_paths
+from deepkoala.images import read_each, read_rgb_uint8
+from deepkoala.precision import PSNR_TOLERANCE, compare, cpu_bfloat16_units
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="color photos, e.g. the held-out split")
+    parser.add_argument("--presets", nargs="+", default=["koala-lite0", "koala-lite0-guided"])
+    parser.add_argument("--precision", default="bfloat16", choices=("bfloat16", "float16"))
+    args = parser.parse_args(argv)
+    paths = resolve_image_paths(args.folder)
+    photos, failures = read_each(paths, read_rgb_uint8)
+    photos = [photo for photo in photos if photo is not None]
+    for preset in args.presets:
+        colorizer = Colorizer.from_preset(preset)
+        for part in ("network", "head"):
+            report = compare(colorizer, photos, args.precision, part=part)
+            report.update(
+                preset=preset,
+                skipped=sum(failure is not None for failure in failures),
+                tolerance_db=PSNR_TOLERANCE,
+                cpu_bfloat16_units=cpu_bfloat16_units()[0],
+            )
+            print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
