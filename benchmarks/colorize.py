@@ -94,7 +94,7 @@ def throughput(backbone, batch_size, count, repeats, precision):
                 contextlib.redirect_stderr(io.StringIO()),
             ):
                 cli.main(["colorize", photos, "-o", output, "--batch-size", str(batch_size),
-                          "--format", photo_format])  # fmt: skip
+                          "--format", photo_format, "--precision", precision])  # fmt: skip
 
         lightness = np.random.default_rng(0).uniform(0, 100, (batch_size, size, size))
         lightness = lightness.astype("float32")
@@ -151,7 +151,9 @@ def _make_big_photos(paths):
 
 def _timed_with_peak(colorizer, run):
     """(seconds, peak RSS before, peak RSS after) of `run()`, the colorizer warmed up first."""
-    colorizer.colorize(np.zeros((64, 64), np.uint8))  # warm-up outside the timing
+    # Warm-up outside the timing: the first call runs eagerly, the second traces.
+    for _ in range(2):
+        colorizer.colorize(np.zeros((64, 64), np.uint8))
     rss_before = _peak_rss_mb()
     started = time.perf_counter()
     run()

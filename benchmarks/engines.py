@@ -1,15 +1,17 @@
 """The network's forward speed on each inference engine and thread setting; prints JSON.
 
     python benchmarks/engines.py [--backbones efficientnet_lite0] [--batch-size 16]
+    python benchmarks/engines.py --preset koala-lite0
 
-One colorizer per backbone (random weights) is saved once, then each engine
+One colorizer per backbone (random weights), or the trained preset, is saved once, then each engine
 loads that same file in a fresh process and times `--batches` forward passes
 of one batch already in memory (best of `--repeats`), at the colorizer's
 working size:
 
 - tensorflow: Keras on TensorFlow, `predict_on_batch` (a traced graph), float32;
-- tensorflow-bfloat16: the same with `set_precision("bfloat16")` (what
-  `precision="auto"` runs on a CPU with bfloat16 units);
+- tensorflow-auto: the same with `precision="auto"`, what a user gets (with
+  `--preset`, the preset's measured parts in half precision);
+- tensorflow-bfloat16: the same with `set_precision("bfloat16")`;
 - tensorflow-xla: the same with `jit_compile=True`;
 - tensorflow-1-thread: TensorFlow with one intra-op and one inter-op thread;
 - jax: Keras on JAX (needs `pip install jax`), and jax-bfloat16;
@@ -33,14 +35,14 @@ import sys
 import tempfile
 
 ENGINES = (
-    "tensorflow", "tensorflow-bfloat16", "tensorflow-xla", "tensorflow-1-thread", "jax",
-    "jax-bfloat16", "onnxruntime", "openvino", "openvino-float32",
+    "tensorflow", "tensorflow-auto", "tensorflow-bfloat16", "tensorflow-xla",
+    "tensorflow-1-thread", "jax", "jax-bfloat16", "onnxruntime", "openvino", "openvino-float32",
 )  # fmt: skip
 # The engines that run the exported ONNX file.
 ONNX_ENGINES = ("onnxruntime", "openvino", "openvino-float32")
 
 
-def _measure(engine, model_path, batch_path, batches, repeats):
+def _measure(engine, model_path, batch_path, batches, repeats, preset=None):
     """Runs in the engine's own process; returns (images/s, outputs of the batch)."""
     import numpy as np
 
@@ -58,7 +60,10 @@ def _measure(engine, model_path, batch_path, batches, repeats):
         import openvino
 
         hints = {"INFERENCE_PRECISION_HINT": "f32"} if engine == "openvino-float32" else {}
-        compiled = openvino.Core().compile_model(model_path, "CPU", hints)
+        core = openvino.Core()
+        model = core.read_model(model_path)
+        model.reshape(list(batch.shape))  # static: a mid-level map's reshapes need it
+        compiled = core.compile_model(model, "CPU", hints)
         request = compiled.create_infer_request()
 
         def forward():
@@ -72,8 +77,11 @@ def _measure(engine, model_path, batch_path, batches, repeats):
             tf.config.threading.set_inter_op_parallelism_threads(1)
         from deepkoala import Colorizer
 
-        colorizer = Colorizer.load(model_path)
-        colorizer.set_precision("bfloat16" if engine.endswith("-bfloat16") else "float32")
+        # A preset by name carries its precision measurements ("auto" reads them).
+        colorizer = Colorizer.from_preset(preset) if preset else Colorizer.load(model_path)
+        precisions = {"-bfloat16": "bfloat16", "-auto": "auto"}
+        suffix = next((s for s in precisions if engine.endswith(s)), None)
+        colorizer.set_precision(precisions.get(suffix, "float32"))
         if engine == "tensorflow-xla":
             colorizer.jit_compile = True
 
@@ -99,6 +107,7 @@ def _run_engine(engine, folder, backbone, args):
         sys.executable, __file__, "--worker", engine, "--model", model,
         "--batch", os.path.join(folder, "batch.npy"), "--out", os.path.join(folder, engine),
         "--batches", str(args.batches), "--repeats", str(args.repeats),
+        *(["--preset", args.preset] if args.preset else []),
     ]  # fmt: skip
     result = subprocess.run(command, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
@@ -116,6 +125,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--preset", help="time this trained preset instead (its own size)")
     parser.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--batch", help=argparse.SUPPRESS)
@@ -125,7 +135,9 @@ def main(argv=None):
     import numpy as np
 
     if args.worker:
-        rate, outputs = _measure(args.worker, args.model, args.batch, args.batches, args.repeats)
+        rate, outputs = _measure(
+            args.worker, args.model, args.batch, args.batches, args.repeats, args.preset
+        )
         np.save(args.out + ".npy", outputs)
         print(json.dumps({"engine": args.worker, "forward_images_per_s": round(rate, 3)}))
         return 0
@@ -133,9 +145,12 @@ def main(argv=None):
     from deepkoala import Colorizer
     from deepkoala.precision import cpu_bfloat16_units
 
-    for backbone in args.backbones:
+    for backbone in [args.preset] if args.preset else args.backbones:
         with tempfile.TemporaryDirectory() as folder:
-            colorizer = Colorizer(backbone=backbone, backbone_weights=None)
+            if args.preset:
+                colorizer = Colorizer.from_preset(args.preset)
+            else:
+                colorizer = Colorizer(backbone=backbone, backbone_weights=None)
             size = colorizer.image_size
             colorizer.save(os.path.join(folder, "model.keras"))
             if set(ONNX_ENGINES) & set(args.engines):

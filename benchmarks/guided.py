@@ -235,11 +235,17 @@ def main(argv=None):
     parser.add_argument("--weights", default="koala-lite0", help="a preset, folder or .keras file")
     parser.add_argument("--limit", type=int, help="the first N photos only")
     parser.add_argument("--speed", action="store_true", help="the 12 MP timing instead")
+    parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="the scores' precision (default float32: the same figures on every machine)",
+    )
     args = parser.parse_args(argv)
     if args.rss_child is not None:
         print(_big_memory_child(args.rss_child == "1", args.weights))
         return 0
-    colorizer = Colorizer.from_preset(args.weights)
+    colorizer = Colorizer.from_preset(args.weights).set_precision(args.precision)
     if args.speed:
         speed(colorizer)
         big_memory(args.weights)

@@ -95,6 +95,9 @@ def main(argv=None):
     parser.add_argument(
         "--backbones", nargs="+", default=["inception_resnet_v2", "efficientnet_lite0"]
     )
+    parser.add_argument(
+        "--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16")
+    )
     args = parser.parse_args(argv)
     peer = eccv16_rate(batches=args.batches, repeats=args.repeats)
     if peer is None:
@@ -107,7 +110,7 @@ def main(argv=None):
     from colorize import throughput  # noqa: E402 (the sibling benchmark)
 
     for backbone in args.backbones:
-        figures = throughput(backbone, 16, args.images, args.repeats, None)
+        figures = throughput(backbone, 16, args.images, args.repeats, args.precision)
         peer_rate = peer["forward_images_per_s"]
         for key in ("forward", "list", "list_png", "cli", "cli_png"):
             figures[f"{key}_vs_eccv16_forward"] = round(

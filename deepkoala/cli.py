@@ -87,7 +87,8 @@ def _add_model_source(parser, default_preset, guided_preset=None):
     )
 
 
-def _add_precision(parser):
+def _add_runtime(parser):
+    """--precision and --engine: how the network runs."""
     from deepkoala.precision import PRECISIONS
 
     parser.add_argument(
@@ -97,18 +98,29 @@ def _add_precision(parser):
         help="the network's compute precision: auto is bfloat16 on a CPU with bfloat16 "
         "units, float16 on a GPU, float32 elsewhere (default auto; docs/performance.md)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("keras", "openvino"),
+        default="keras",
+        help="what runs the network: keras, or openvino on CPUs (faster; pip install "
+        "deepkoala[openvino]; the first run exports the model once)",
+    )
 
 
-def _set_precision(colorizers, precision):
-    """Set the precision of each colorizer; one line on stderr when the CPU lacks its units."""
+def _set_runtime(colorizers, args):
+    """Set each colorizer's precision and engine; one note on stderr where the CPU lacks units."""
     from deepkoala import precision as precision_module
 
-    for colorizer in colorizers:
-        colorizer.set_precision(precision)
-    note = precision_module.unsupported_note(precision)
+    note = precision_module.unsupported_note(args.precision)
     if note:
         print(f"deepkoala: note: {note}", file=sys.stderr)
-        precision_module.warn_unsupported(precision, quiet=True)
+        precision_module.warn_unsupported(args.precision, quiet=True)  # said once is enough
+    for colorizer in colorizers:
+        colorizer.set_precision(args.precision)
+        try:
+            colorizer.set_engine(args.engine)
+        except ImportError as error:
+            raise UserError(str(error)) from error
 
 
 def _add_starting_model(parser, weights_help, preset_help):
@@ -201,7 +213,7 @@ def build_parser():
         "--size", type=_positive_int, help="working size of the network (multiple of 8)"
     )
     colorize.add_argument("--batch-size", type=_positive_int, default=settings.COLORIZE_BATCH_SIZE)
-    _add_precision(colorize)
+    _add_runtime(colorize)
     colorize.add_argument(
         "--saturation",
         type=_positive_float,
@@ -358,7 +370,7 @@ def build_parser():
     serve.add_argument(
         "--queue", type=int, default=8, help="requests that may wait; more get 503 (default 8)"
     )
-    _add_precision(serve)
+    _add_runtime(serve)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -377,7 +389,7 @@ def build_parser():
     evaluate.add_argument("--size", type=_positive_int, help="working size of the network")
     evaluate.add_argument("--limit", type=_positive_int, help="score only the first N images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=settings.COLORIZE_BATCH_SIZE)
-    _add_precision(evaluate)
+    _add_runtime(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     commands.add_parser(
@@ -423,7 +435,7 @@ def run_colorize(args):
     colorizer = Colorizer.from_preset(args.weights or args.preset or _default_preset(args))
     decoding = {"saturation": args.saturation, "uncertainty_fade": args.uncertainty_fade}
     colorizer.set_decoding(**{k: v for k, v in decoding.items() if v is not None})
-    _set_precision([colorizer], args.precision)
+    _set_runtime([colorizer], args)
     written, renamed = 0, {}
     if todo:
         progress = keras.utils.Progbar(len(todo), unit_name="image")
@@ -646,7 +658,7 @@ def run_serve(args):
 
     def load_models():
         models = {name: Colorizer.from_preset(source, verbose=False) for name, source in sources}
-        _set_precision(models.values(), args.precision)
+        _set_runtime(models.values(), args)
         return models
 
     service = ColorizeService(
@@ -673,7 +685,7 @@ def run_evaluate(args):
     if not os.path.isdir(args.folder):
         raise UserError(f"no such folder: {args.folder}")
     colorizer = Colorizer.from_preset(args.weights or args.preset, verbose=not args.json)
-    _set_precision([colorizer], args.precision)
+    _set_runtime([colorizer], args)
     report = evaluate(
         colorizer,
         args.folder,

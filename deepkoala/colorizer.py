@@ -5,7 +5,6 @@ here; the other entry points call the module that does the work and never import
 this one: `training` (`fit`), `saving` (files, presets, export), `settings`.
 """
 
-import contextlib
 import types
 
 import keras
@@ -13,15 +12,13 @@ import numpy as np
 
 from deepkoala import chroma_bins, color, guided_head, pipeline, saving, settings
 from deepkoala import guidance as guidance_module
-from deepkoala import precision as precision_module
 from deepkoala.argument_checks import check_image_size, check_positive_int
 from deepkoala.layers import LightnessFromRGB
 from deepkoala.model import deep_koalarization
+from deepkoala.network_runner import NetworkRunner
 from deepkoala.presets import available_presets, get_preset, is_preset_name
 from deepkoala.training import Trainer
 
-# "auto" follows a colorizer built for mixed precision.
-_MIXED_POLICIES = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 # Settings that change `colorize` only: the network is built without them.
 _NOT_NETWORK = ("image_size", "loss", "edge_aware_chroma", "saturation")
 
@@ -109,12 +106,9 @@ class Colorizer(keras.Model):
         # Built on demand, out of Keras' tracking (a tracked model would be saved).
         self._untracked = types.SimpleNamespace(
             backbone_is_imagenet=backbone_weights == "imagenet", embedder=None, trainer=None,
-            pretrained=False, precision="auto", psnr_changes=None,
-            # (backbone's, head's) policies: those set now, and pinned ones.
-            training_policy=training_policy, policies=(training_policy,) * 2, pinned=None,
-            untraced=True,
+            pretrained=False, runner=NetworkRunner(self, training_policy),
         )  # fmt: skip
-        self._apply_precision()
+        self._untracked.runner.apply()
 
     @property
     def pretrained(self):
@@ -161,7 +155,7 @@ class Colorizer(keras.Model):
             for name in in_network:
                 setattr(annealed_mean, name, decoding[name])
             # A traced prediction holds the old values as constants.
-            self.make_predict_function(force=True)
+            self._untracked.runner.forget_compiled()
         return self
 
     # Precision.
@@ -170,18 +164,19 @@ class Colorizer(keras.Model):
     def precision(self):
         """str: How colorizing runs the network: "auto" (the default), "float32",
         "bfloat16" or "float16" (`set_precision`)."""
-        return self._untracked.precision
+        return self._untracked.runner.precision
 
     def set_precision(self, precision):
         """Change the precision that colorizing runs the network in, in place.
 
         "auto" is float16 on a GPU, bfloat16 on a CPU with bfloat16 units
         under TensorFlow, float32 elsewhere and for a model whose colors
-        half precision was measured to move (`deepkoala.precision`); a
-        colorizer built with a mixed `dtype_policy` colorizes in its precision. The
-        color conversions and the output layers stay float32; training
-        keeps `dtype_policy`. Nothing is rebuilt: the next call traces the
-        network again.
+        half precision was measured to move (`deepkoala.precision`; for a
+        preset whose backbone moved them, the head alone); a colorizer built
+        with a mixed `dtype_policy` colorizes in its precision. The color
+        conversions and the output layers stay float32; training keeps
+        `dtype_policy`. Nothing is rebuilt: the next call traces the network
+        again (a switch back reuses the earlier trace).
 
         Args:
             precision (str): "auto", "float32", "bfloat16" or "float16".
@@ -194,10 +189,7 @@ class Colorizer(keras.Model):
         >>> colorizer.compute_precision()  # doctest: +SKIP
         ('bfloat16', 'AVX512_BF16 (the CPU flag avx512_bf16)')
         """
-        self._untracked.precision = precision_module.check_precision(precision)
-        if precision != "auto":
-            precision_module.warn_unsupported(self.compute_precision()[0])
-        self._apply_precision()
+        self._untracked.runner.set_precision(precision)
         return self
 
     def compute_precision(self):
@@ -210,15 +202,8 @@ class Colorizer(keras.Model):
         >>> Colorizer(backbone_weights=None).set_precision("float32").compute_precision()
         ('float32', 'asked for')
         """
-        precision, _, why = self._resolved_precision()
+        precision, _, why = self._untracked.runner.resolved_precision()
         return precision, why
-
-    def _resolved_precision(self):
-        """`precision_module.resolve`'s (precision, part, why) for this colorizer."""
-        policy = self._untracked.training_policy
-        if self._untracked.precision == "auto" and policy in _MIXED_POLICIES:
-            return _MIXED_POLICIES[policy], "network", f"the colorizer's dtype_policy {policy!r}"
-        return precision_module.resolve(self._untracked.precision, self._untracked.psnr_changes)
 
     def training_precision(self):
         """Inside the block, every network call (colorizing too) runs in `dtype_policy`.
@@ -232,41 +217,39 @@ class Colorizer(keras.Model):
         >>> with colorizer.training_precision():  # doctest: +SKIP
         ...     chroma = colorizer.predict_chroma(lightness)
         """
-        return self._pinned_policies((self._untracked.training_policy,) * 2)
+        runner = self._untracked.runner
+        return runner.pinned_policies((runner.training_policy,) * 2)
 
-    @contextlib.contextmanager
-    def _pinned_policies(self, policies):
-        """Run the backbone and the head in these two dtype policies inside the block."""
-        pinned = self._untracked.pinned
-        self._untracked.pinned = policies
-        self._apply_precision()
-        try:
-            yield self
-        finally:
-            self._untracked.pinned = pinned
-            self._apply_precision()
+    @property
+    def engine(self):
+        """str: What runs the network when colorizing: "keras" (the default) or "openvino"."""
+        return self._untracked.runner.engine
 
-    def _run_in(self, policies):
-        """Switch the layers' compute policies, dropping what was traced under the old ones."""
-        if policies == self._untracked.policies:
-            return
-        embedding_policy, head_policy = policies
-        precision_module.set_compute_policy(self.embedding, embedding_policy)
-        precision_module.set_compute_policy(self.head, head_policy)
-        self._untracked.policies = policies
-        self.make_predict_function(force=True)
-        self._untracked.untraced = True
-        # The embedder always runs in the training policy: its trace stays valid.
-        guidance_module.forget_models(self)
+    def set_engine(self, engine):
+        """Run the network of every colorizing path on another engine.
 
-    def _apply_precision(self):
-        """Put the layers in the pinned policies, else in `precision`'s."""
-        policies = self._untracked.pinned
-        if policies is None:
-            precision, part, _ = self._resolved_precision()
-            half = precision_module.POLICIES[precision]
-            policies = ("float32" if part == precision_module.HEAD else half, half)
-        self._run_in(policies)
+        "openvino" (`pip install deepkoala[openvino]`, CPUs) exports the
+        network once, caches it in `$DEEPKOALA_HOME/openvino` and compiles it
+        for the machine (`deepkoala.openvino_engine`); in `precision` "auto" it
+        runs in bfloat16 where the CPU has the units, unless the preset's
+        measurement says its colors move. It compiles the weights it finds
+        at the first colorizing call: after changing the weights other than
+        by `fit`, call `set_engine` again.
+
+        Args:
+            engine (str): "keras" or "openvino".
+
+        Returns:
+            Colorizer: this colorizer.
+
+        Raises:
+            ImportError: the engine is not installed (the message names the extra).
+
+        Example:
+        >>> colorizer.set_engine("openvino").colorize("photo.jpg")  # doctest: +SKIP
+        """
+        self._untracked.runner.set_engine(engine)
+        return self
 
     # Colorizing.
 
@@ -400,13 +383,7 @@ class Colorizer(keras.Model):
         scaled = color.scale_lightness(lightness[..., None]).astype(np.float32)
         if self._settings["guided"]:
             scaled = [scaled, *guided_head.network_inputs(guidance, lightness)]
-        if self._untracked.untraced:
-            # The first call runs eagerly: tracing costs more than one batch
-            # (a quick single photo); later calls trace once and reuse it.
-            self._untracked.untraced = False
-            chroma = keras.ops.convert_to_numpy(self(scaled, training=False))
-        else:
-            chroma = self.predict_on_batch(scaled)
+        chroma = self._untracked.runner(scaled if isinstance(scaled, list) else [scaled])
         chroma = np.asarray(chroma, dtype=np.float32)
         if not np.isfinite(chroma).all():
             raise FloatingPointError(
@@ -505,6 +482,7 @@ class Colorizer(keras.Model):
         >>> history = colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
         """
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self._untracked.runner.engine_runner = None  # compiled for the old weights
         with self.training_precision():
             return self._trainer().fit(**arguments)
 
@@ -561,14 +539,7 @@ class Colorizer(keras.Model):
         colorizer._untracked.pretrained = True
         if isinstance(preset, str) and is_preset_name(preset):
             # "auto" keeps in float32 the parts whose half precision moved the colors.
-            scores = get_preset(preset).scores
-            colorizer._untracked.psnr_changes = {
-                "bfloat16": {
-                    part: scores.get(f"bfloat16_{part}_psnr_change")
-                    for part in (precision_module.NETWORK, precision_module.HEAD)
-                }
-            }
-            colorizer._apply_precision()
+            colorizer._untracked.runner.use_measurements(get_preset(preset).scores)
         return colorizer
 
     def save_to_preset(self, folder, float16=False):

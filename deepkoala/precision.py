@@ -209,7 +209,8 @@ def warn_unsupported(precision, quiet=False):
     if note and precision not in _WARNED:
         _WARNED.add(precision)
         if not quiet:
-            warnings.warn(f"deepkoala: {note}.", stacklevel=3)  # set_precision's caller
+            # The caller of Colorizer.set_precision (through NetworkRunner.set_precision).
+            warnings.warn(f"deepkoala: {note}.", stacklevel=4)
 
 
 def all_layers(model):
@@ -312,7 +313,7 @@ def compare(colorizer, photos, precision, part=NETWORK, batch_size=8):
     }
     outputs = {}
     for name, policies in runs.items():
-        with colorizer._pinned_policies(policies):
+        with colorizer._untracked.runner.pinned_policies(policies):
             images = colorizer.colorize(list(photos), batch_size=batch_size, verbose=0)
         outputs[name] = [np.asarray(image) for image in images]
     psnr = {
@@ -328,7 +329,7 @@ def compare(colorizer, photos, precision, part=NETWORK, batch_size=8):
         largest = max(largest, float(difference.max()))
         total += float(difference.sum())
         pixels += difference.size
-    change = psnr[precision] - psnr["float32"]
+    change = float(psnr[precision] - psnr["float32"])
     return {
         "photos": len(photos),
         "precision": precision,
@@ -338,5 +339,5 @@ def compare(colorizer, photos, precision, part=NETWORK, batch_size=8):
         "psnr_change": change,
         "largest_ab_difference": largest,
         "mean_ab_difference": total / pixels,
-        "within_tolerance": abs(change) <= PSNR_TOLERANCE,
+        "within_tolerance": bool(abs(change) <= PSNR_TOLERANCE),
     }

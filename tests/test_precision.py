@@ -86,7 +86,7 @@ def test_precision_switches_in_place_like_a_mixed_build(machine):
     with pytest.raises(ValueError, match="precision"):
         colorizer.set_precision("int8")
     # "auto" on a model whose backbone drifted in half precision: the head alone in it.
-    colorizer._untracked.psnr_changes = {"bfloat16": {"network": 0.2, "head": 0.0}}
+    colorizer._untracked.runner.psnr_changes = {"bfloat16": {"network": 0.2, "head": 0.0}}
     head_only = colorizer.set_precision("auto").predict_chroma(lightness)
     assert colorizer.embedding.get_layer("embedding_resize").compute_dtype == "float32"
     assert colorizer.head.encoder.get_layer("encoder_conv1").compute_dtype == "bfloat16"
@@ -172,3 +172,21 @@ def test_command_line_precision(machine, tmp_path, saved_tiny_model, capsys):
         cli.main(["colorize", str(photo), "--precision", "half"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'half'" in capsys.readouterr().err
+
+
+def test_switching_back_reuses_the_traced_prediction(machine):
+    machine("AVX512_BF16")
+    colorizer = Colorizer(**CLASSIFYING).set_precision("float32")
+    lightness = np.full((1, 32, 32), 50.0, "float32")
+    for _ in range(2):  # eager, then traced
+        colorizer.predict_chroma(lightness)
+    traced = colorizer.predict_function
+    assert traced is not None
+    colorizer.set_precision("bfloat16").predict_chroma(lightness)
+    assert colorizer.predict_function is not traced
+    colorizer.set_precision("float32")
+    assert colorizer.predict_function is traced
+    # New decoding settings are constants of a trace: every kept trace is dropped.
+    colorizer.set_decoding(temperature=0.5)
+    colorizer.set_precision("bfloat16").set_precision("float32")
+    assert colorizer.predict_function is not traced

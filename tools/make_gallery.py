@@ -41,7 +41,8 @@ def tile(image):
 def _colorizer(spec):
     """A colorizer from "MODEL" or "MODEL@name=value,..." (decoding settings)."""
     model, _, settings = spec.partition("@")
-    colorizer = Colorizer.from_preset(model)
+    # float32: the same picture on every machine.
+    colorizer = Colorizer.from_preset(model).set_precision("float32")
     decoding = dict(item.split("=", 1) for item in settings.split(",") if item)
     values = {"true": True, "false": False}
     colorizer.set_decoding(
