@@ -28,6 +28,9 @@ def _start(*arguments, home):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A suite started in the background of a shell ignores SIGINT, and its
+        # children would inherit that: the command gets Ctrl-C as a user's would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
