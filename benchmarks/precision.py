@@ -25,32 +25,10 @@ import sys
 
 import numpy as np
 
-from deepkoala import Colorizer, color, metrics
+from deepkoala import Colorizer
 from deepkoala.image_files import resolve_image_paths
 from deepkoala.images import read_each, read_rgb_uint8
-from deepkoala.precision import PSNR_TOLERANCE, compare, cpu_bfloat16_units
-
-
-def _differences(photos, reference, outputs):
-    """compare()'s figures for `outputs` against `reference` (lists of uint8 RGB)."""
-    psnr = [np.mean([metrics.psnr(p, o) for p, o in zip(photos, x, strict=True)])
-            for x in (reference, outputs)]  # fmt: skip
-    largest, total, count = 0.0, 0.0, 0
-    for full, other in zip(reference, outputs, strict=True):
-        difference = np.abs(
-            color.rgb_to_lab(full.astype(np.float32) / 255.0)[..., 1:]
-            - color.rgb_to_lab(other.astype(np.float32) / 255.0)[..., 1:]
-        )
-        largest = max(largest, float(difference.max()))
-        total, count = total + float(difference.sum()), count + difference.size
-    return {
-        "psnr_float32": float(psnr[0]),
-        "psnr": float(psnr[1]),
-        "psnr_change": float(psnr[1] - psnr[0]),
-        "largest_ab_difference": largest,
-        "mean_ab_difference": total / count,
-        "within_tolerance": bool(abs(psnr[1] - psnr[0]) <= PSNR_TOLERANCE),
-    }
+from deepkoala.precision import PSNR_TOLERANCE, compare, cpu_bfloat16_units, differences
 
 
 def openvino_rows(colorizer, photos):
@@ -66,7 +44,7 @@ def openvino_rows(colorizer, photos):
         inference_precision = colorizer._untracked.runner.engine_runner.precision
         colorizer.set_engine("keras")
         rows.append({"engine": name, "inference_precision": inference_precision,
-                     **_differences(photos, reference, outputs)})  # fmt: skip
+                     **differences(photos, reference, outputs)})  # fmt: skip
     return rows
 
 

@@ -383,8 +383,7 @@ class Colorizer(keras.Model):
         scaled = color.scale_lightness(lightness[..., None]).astype(np.float32)
         if self._settings["guided"]:
             scaled = [scaled, *guided_head.network_inputs(guidance, lightness)]
-        chroma = self._untracked.runner(scaled if isinstance(scaled, list) else [scaled])
-        chroma = np.asarray(chroma, dtype=np.float32)
+        chroma = np.asarray(self._untracked.runner(scaled), dtype=np.float32)
         if not np.isfinite(chroma).all():
             raise FloatingPointError(
                 "The network's output is not finite (NaN or inf): its weights are broken, "
@@ -482,7 +481,7 @@ class Colorizer(keras.Model):
         >>> history = colorizer.fit("my_color_photos/", epochs=5)  # doctest: +SKIP
         """
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self._untracked.runner.engine_runner = None  # compiled for the old weights
+        self._untracked.runner.forget_engine()  # compiled for the old weights
         with self.training_precision():
             return self._trainer().fit(**arguments)
 

@@ -79,7 +79,7 @@ class NetworkRunner:
             for kind in ("bfloat16", "openvino")
         }
         self.apply()
-        self.engine_runner = None
+        self.forget_engine()
 
     def set_precision(self, precision):
         """Colorize in `precision` from now on (the layers switch now)."""
@@ -87,7 +87,7 @@ class NetworkRunner:
         if precision != "auto":
             precision_module.warn_unsupported(self.resolved_precision()[0])
         self.apply()
-        self.engine_runner = None  # compiled for the old precision
+        self.forget_engine()  # compiled for the old precision
 
     def set_engine(self, engine):
         """Run the network on `engine` from the next call."""
@@ -100,6 +100,10 @@ class NetworkRunner:
         """Drop every trace and compiled engine (the weights or a traced constant changed)."""
         self.colorizer.make_predict_function(force=True)
         self.traced.clear()
+        self.forget_engine()
+
+    def forget_engine(self):
+        """Drop the compiled engine: the next call compiles the weights and settings of then."""
         self.engine_runner = None
 
     @contextlib.contextmanager
@@ -137,19 +141,22 @@ class NetworkRunner:
         guidance.forget_models(colorizer)
 
     def __call__(self, inputs):
-        """The network's a*b* / 128 for its inputs (a list, in the network's input order).
+        """The network's a*b* / 128 for its inputs, as the colorizer takes them.
+
+        Args:
+            inputs (numpy.ndarray | list): scaled lightness, or a list in the
+                network's input order (a guided colorizer's).
 
         Returns:
             numpy.ndarray: (B, S, S, 2).
         """
         if self.engine == "openvino" and self.pinned is None:
             # (Scoring during `fit` stays on Keras: the weights are moving.)
-            return self._engine()(inputs)
-        network_inputs = inputs if len(inputs) > 1 else inputs[0]
+            return self._engine()(inputs if isinstance(inputs, list) else [inputs])
         if self.untraced:
             self.untraced = False
-            return keras.ops.convert_to_numpy(self.colorizer(network_inputs, training=False))
-        return np.asarray(self.colorizer.predict_on_batch(network_inputs))
+            return keras.ops.convert_to_numpy(self.colorizer(inputs, training=False))
+        return np.asarray(self.colorizer.predict_on_batch(inputs))
 
     def _engine(self):
         """The OpenVINO network compiled for the current weights and settings."""

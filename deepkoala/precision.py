@@ -291,17 +291,11 @@ def compare(colorizer, photos, precision, part=NETWORK, batch_size=8):
         batch_size (int): photos per network call.
 
     Returns:
-        dict: "photos", "precision", "part", "psnr_float32" and "psnr" (mean
-            over the photos, dB, against the originals), "psnr_change",
-            "largest_ab_difference" (the largest |a*| or |b*| difference of
-            any pixel, in CIELAB units), "mean_ab_difference" and
-            "within_tolerance".
+        dict: "photos", "precision", "part", and `differences`' figures.
 
     Example:
     >>> report = compare(colorizer, [read_rgb_uint8("photo.jpg")], "bfloat16")  # doctest: +SKIP
     """
-    from deepkoala import color, metrics
-
     if precision not in ("bfloat16", "float16"):
         raise ValueError(f'`precision` must be "bfloat16" or "float16". Received: {precision!r}')
     if part not in (NETWORK, HEAD):
@@ -316,12 +310,41 @@ def compare(colorizer, photos, precision, part=NETWORK, batch_size=8):
         with colorizer._untracked.runner.pinned_policies(policies):
             images = colorizer.colorize(list(photos), batch_size=batch_size, verbose=0)
         outputs[name] = [np.asarray(image) for image in images]
-    psnr = {
-        name: float(np.mean([metrics.psnr(p, o) for p, o in zip(photos, images, strict=True)]))
-        for name, images in outputs.items()
+    return {
+        "photos": len(photos),
+        "precision": precision,
+        "part": part,
+        **differences(photos, outputs["float32"], outputs[precision]),
     }
+
+
+def differences(photos, reference, outputs):
+    """What `outputs` change against `reference`, both colorized from `photos`.
+
+    Args:
+        photos (list[numpy.ndarray]): the (H, W, 3) uint8 color originals.
+        reference (list[numpy.ndarray]): their float32 colorizations, uint8 RGB.
+        outputs (list[numpy.ndarray]): the colorizations to measure, uint8 RGB.
+
+    Returns:
+        dict: "psnr_float32" and "psnr" (mean over the photos, dB, against
+            the originals), "psnr_change", "largest_ab_difference" (the
+            largest |a*| or |b*| difference of any pixel from the reference,
+            in CIELAB units), "mean_ab_difference" and "within_tolerance".
+
+    Example:
+    >>> photo = np.zeros((2, 2, 3), "uint8")
+    >>> differences([photo], [photo], [photo])["largest_ab_difference"]
+    0.0
+    """
+    from deepkoala import color, metrics
+
+    psnr = [
+        float(np.mean([metrics.psnr(p, o) for p, o in zip(photos, images, strict=True)]))
+        for images in (reference, outputs)
+    ]
     largest, total, pixels = 0.0, 0.0, 0
-    for full, reduced in zip(outputs["float32"], outputs[precision], strict=True):
+    for full, reduced in zip(reference, outputs, strict=True):
         difference = np.abs(
             color.rgb_to_lab(full.astype(np.float32) / 255.0)[..., 1:]
             - color.rgb_to_lab(reduced.astype(np.float32) / 255.0)[..., 1:]
@@ -329,13 +352,10 @@ def compare(colorizer, photos, precision, part=NETWORK, batch_size=8):
         largest = max(largest, float(difference.max()))
         total += float(difference.sum())
         pixels += difference.size
-    change = float(psnr[precision] - psnr["float32"])
+    change = psnr[1] - psnr[0]
     return {
-        "photos": len(photos),
-        "precision": precision,
-        "part": part,
-        "psnr_float32": psnr["float32"],
-        "psnr": psnr[precision],
+        "psnr_float32": psnr[0],
+        "psnr": psnr[1],
         "psnr_change": change,
         "largest_ab_difference": largest,
         "mean_ab_difference": total / pixels,
