@@ -44,7 +44,7 @@ def main(argv=None):
     parser.add_argument("--hints", type=int, default=10)
     parser.add_argument("--weights", default="koala-lite0")
     args = parser.parse_args(argv)
-    colorizer = Colorizer.from_preset(args.weights)
+    colorizer = Colorizer.from_preset(args.weights).set_precision("float32")  # as the gallery
     rows = []
     truths = [read_rgb_uint8(os.path.join(args.folder, name)) for name in args.photos]
     for index, truth in enumerate(truths):
