@@ -202,57 +202,85 @@ def _bilinear_taps(source, target):
     return first, second, (centers - first).astype(np.float32)
 
 
-def _resized_planes(chroma, height, width):
-    """Pillow's bilinear resize of each channel of a small (h, w, C) array, enlarging or
-    reducing: a list of C contiguous (height, width) planes."""
+def _resized_planes(planes, height, width):
+    """Pillow's bilinear resize of each small (h, w) plane, enlarging or reducing."""
     return [
         np.asarray(
-            Image.fromarray(np.ascontiguousarray(chroma[..., channel]), mode="F").resize(
+            Image.fromarray(np.ascontiguousarray(plane), mode="F").resize(
                 (width, height), Image.Resampling.BILINEAR
             )
         )
-        for channel in range(chroma.shape[-1])
+        for plane in planes
     ]
 
 
-def _resize_rows_and_columns(chroma, height, width):
-    """`_resized_planes` stacked into one (height, width, C) array."""
-    return np.stack(_resized_planes(chroma, height, width), axis=-1)
-
-
-def _window_sums(x, side, axis):
-    """Sums of `side` consecutive entries along `axis`, at every valid position.
+def _window_sums(x, side, axis, out, spare):
+    """Sums of `side` consecutive entries of the 2-D `x` along `axis`, into `out`.
 
     By doubling: sums of 1, 2, 4, ... entries are added where `side`'s
     binary digits say, a few whole-array additions instead of a cumulative
-    sum (three times faster here).
+    sum (three times faster here). The partial sums take turns in the two
+    flat `spare` arrays (each at least `x.size` long).
     """
 
     def part(array, start, stop):
-        index = [slice(None)] * array.ndim
-        index[axis] = slice(start, stop)
-        return array[tuple(index)]
+        return array[start:stop] if axis == 0 else array[:, start:stop]
 
     count = x.shape[axis] - side + 1
-    total, offset, width, sums = None, 0, 1, x
+    offset, width, sums, started, turn = 0, 1, x, False, 0
     while side:
         if side & 1:
             piece = part(sums, offset, offset + count)
-            total = piece.copy() if total is None else np.add(total, piece, out=total)
+            if started:
+                out += piece
+            else:
+                np.copyto(out, piece)
+                started = True
             offset += width
         side >>= 1
         if side:
-            length = sums.shape[axis]
-            sums = part(sums, 0, length - width) + part(sums, width, length)
-            width *= 2
-    return total
+            length = sums.shape[axis] - width
+            shape = (length, sums.shape[1]) if axis == 0 else (sums.shape[0], length)
+            doubled = spare[turn][: shape[0] * shape[1]].reshape(shape)
+            turn = 1 - turn
+            np.add(part(sums, 0, length), part(sums, width, length + width), out=doubled)
+            sums, width = doubled, width * 2
+    return out
 
 
-def _box_mean(x, radius):
-    """Mean over (2 radius + 1)^2 windows (H, W, ...), edges reflected."""
-    side = 2 * radius + 1
-    padded = np.pad(x, ((radius, radius), (radius, radius)) + ((0, 0),) * (x.ndim - 2), "reflect")
-    return _window_sums(_window_sums(padded, side, 0), side, 1) / (side * side)
+class _BoxMeans:
+    """Means over (2 radius + 1)^2 windows of (H, W) planes, edges reflected.
+
+    The padded plane and the partial sums live in four arrays made once for
+    all the planes of a photo, not in fresh ones (their page faults cost more
+    than the additions).
+    """
+
+    def __init__(self, height, width, radius):
+        self.radius = radius
+        padded_size = (height + 2 * radius) * (width + 2 * radius)
+        self._padded, *self._spare = (np.empty(padded_size, np.float32) for _ in range(3))
+        self._rows = np.empty((height, width + 2 * radius), np.float32)
+
+    def __call__(self, plane, out):
+        """The box means of `plane` (H, W) into `out` (H, W)."""
+        radius, side = self.radius, 2 * self.radius + 1
+        height, width = plane.shape
+        padded = self._padded.reshape(height + 2 * radius, width + 2 * radius)
+        if radius >= min(height, width):
+            padded[...] = np.pad(plane, radius, "reflect")  # reflected more than once
+        else:
+            # np.pad's "reflect" (the edge itself not repeated), into the buffer.
+            middle = padded[radius : radius + height]
+            middle[:, radius : radius + width] = plane
+            middle[:, :radius] = plane[:, 1 : radius + 1][:, ::-1]
+            middle[:, radius + width :] = plane[:, width - 1 - radius : width - 1][:, ::-1]
+            padded[:radius] = padded[radius + 1 : 2 * radius + 1][::-1]
+            padded[radius + height :] = padded[height - 1 : height - 1 + radius][::-1]
+        _window_sums(padded, side, 0, self._rows, self._spare)
+        _window_sums(self._rows, side, 1, out, self._spare)
+        out /= side * side
+        return out
 
 
 # Edge-aware chroma upsampling (a fast guided filter, He and Sun 2015): the
@@ -266,23 +294,36 @@ GUIDE_EPSILON = 1e-3
 
 
 def _guided_coefficients(lightness_image, chroma):
-    """(A, B) at the guide's size: chroma ~ A * L / 100 + B, locally, with L's edges."""
+    """Planes A_a, A_b, B_a, B_b at the guide's size: chroma ~ A * L / 100 + B, locally,
+    with L's edges."""
     height, width = lightness_image.shape
     scale = min(1.0, GUIDE_SHORT_SIDE / min(height, width))
     guide_height, guide_width = max(1, round(height * scale)), max(1, round(width * scale))
     radius = max(1, min(GUIDE_RADIUS, (min(guide_height, guide_width) - 1) // 2))
     if (guide_height, guide_width) != (height, width):
         lightness_image = resize_channel(lightness_image, guide_height, guide_width)
-    guide = lightness_image[..., None] / 100.0
-    target = _resize_rows_and_columns(chroma, guide_height, guide_width)
-    # One pass of box means over every product the filter needs.
-    means = _box_mean(np.concatenate([guide, target, guide * target, guide * guide], -1), radius)
-    mean_guide, mean_target, mean_product, mean_square = np.split(means, [1, 3, 5], axis=-1)
-    slope = (mean_product - mean_guide * mean_target) / (
-        mean_square - mean_guide * mean_guide + GUIDE_EPSILON
-    )
-    offset = mean_target - slope * mean_guide
-    return _box_mean(np.concatenate([slope, offset], axis=-1), radius).astype(np.float32)
+    guide = lightness_image / 100.0
+    targets = _resized_planes([chroma[..., 0], chroma[..., 1]], guide_height, guide_width)
+    box_means = _BoxMeans(guide_height, guide_width, radius)
+    # The means of every product the filter needs, plane by plane.
+    mean_guide, mean_square, *means = np.empty((6, guide_height, guide_width), np.float32)
+    box_means(guide, mean_guide)
+    product = np.empty_like(guide)
+    box_means(np.multiply(guide, guide, out=product), mean_square)
+    mean_targets, mean_products = means[:2], means[2:]
+    for target, mean_target, mean_product in zip(targets, mean_targets, mean_products, strict=True):
+        box_means(target, mean_target)
+        box_means(np.multiply(guide, target, out=product), mean_product)
+    variance = mean_square - mean_guide * mean_guide + GUIDE_EPSILON
+    coefficients = np.empty((4, guide_height, guide_width), np.float32)
+    for channel, (mean_target, mean_product) in enumerate(
+        zip(mean_targets, mean_products, strict=True)
+    ):
+        slope = (mean_product - mean_guide * mean_target) / variance
+        offset = mean_target - slope * mean_guide
+        box_means(slope, coefficients[channel])
+        box_means(offset, coefficients[channel + 2])
+    return list(coefficients)
 
 
 def merge(lightness_image, chroma, edge_aware=False, depth=8):
@@ -313,23 +354,22 @@ def merge(lightness_image, chroma, edge_aware=False, depth=8):
     ((7, 5), (119, 119, 119))
     """
     height, width = lightness_image.shape
-    small = np.asarray(chroma, dtype=np.float32)
+    chroma = np.asarray(chroma, dtype=np.float32)
+    # One plane per map, for the band arithmetic: a*, b*, or the guided
+    # filter's slope and offset maps, upsampled as the chroma would be.
     if edge_aware:
-        # Slope and offset maps, upsampled like the chroma would be.
-        small = _guided_coefficients(lightness_image, small)
-    small_height, small_width = small.shape[:2]
+        small = _guided_coefficients(lightness_image, chroma)
+    else:
+        small = [chroma[..., 0], chroma[..., 1]]
+    small_height, small_width = small[0].shape
     if height < small_height or width < small_width:
         # A photo smaller than the working size: reduce the maps as a whole.
-        small = _resize_rows_and_columns(small, height, width)
+        small = _resized_planes(small, height, width)
         small_height, small_width = height, width
     # Columns first, as Pillow does; rows then band by band (nothing to
     # resize when the maps already have the photo's size).
     same_size = (small_height, small_width) == (height, width)
-    # One plane per map, for the band arithmetic.
-    if same_size:
-        columns = [small[..., channel] for channel in range(small.shape[-1])]
-    else:
-        columns = _resized_planes(small, small_height, width)
+    columns = small if same_size else _resized_planes(small, small_height, width)
     taps = None if same_size else _bilinear_taps(small_height, height)
     if depth not in (8, 16):
         raise ValueError(f"`depth` must be 8 or 16. Received: depth={depth!r}")
