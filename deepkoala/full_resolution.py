@@ -171,21 +171,36 @@ def lightness(pixels):
     """CIE lightness L (H, W), float32 in [0, 100], of a photo's pixels.
 
     Args:
-        pixels (numpy.ndarray): (H, W) gray or (H, W, 3) sRGB; uint8, or float in [0, 1].
+        pixels (numpy.ndarray | PIL.Image.Image): (H, W) gray or (H, W, 3)
+            sRGB, uint8 or float in [0, 1]; or an sRGB image in mode "L" or
+            "RGB", read band by band (no whole copy of its pixels).
 
     Example:
     >>> import numpy as np
     >>> lightness(np.full((2, 3), 255, dtype="uint8")).round(2).tolist()
     [[100.0, 100.0, 100.0], [100.0, 100.0, 100.0]]
     """
-    if pixels.dtype != np.uint8:
-        pixels = pixels.astype(np.float32, copy=False)
-    height, width = pixels.shape[:2]
+    if isinstance(pixels, Image.Image):
+        if pixels.mode not in ("L", "RGB"):
+            raise ValueError(f'A PIL image must be in mode "L" or "RGB". Received: {pixels.mode}')
+        width, height = pixels.size
+
+        def band(top, rows):
+            return np.asarray(pixels.crop((0, top, width, min(top + rows, height))))
+
+    else:
+        if pixels.dtype != np.uint8:
+            pixels = pixels.astype(np.float32, copy=False)
+        height, width = pixels.shape[:2]
+
+        def band(top, rows):
+            return pixels[top : top + rows]
+
     result = np.empty((height, width), dtype=np.float32)
     rows = _band_rows(width)
     scratch = _scratch(rows, width)
     for top in range(0, height, rows):
-        _band_lightness(pixels[top : top + rows], result[top : top + rows], scratch)
+        _band_lightness(band(top, rows), result[top : top + rows], scratch)
     return result
 
 

@@ -35,8 +35,9 @@ def default_workers():
 
 def _prepare(source, size, make_guide):
     """(full-resolution L, working-size L, guidance at the working size or None, metadata)."""
-    pixels, metadata = read_photo(source)
+    pixels, metadata = read_photo(source, as_image=True)
     lightness = full_resolution.lightness(pixels)
+    del pixels  # before the working copy: a 24-megapixel photo holds 96 MB
     guide = None
     if make_guide is not None:
         height, width = lightness.shape

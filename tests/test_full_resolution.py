@@ -79,3 +79,27 @@ def test_edge_aware_merge_handles_any_shape(shape):
     chroma = np.random.default_rng(3).normal(0.0, 30.0, (16, 16, 2)).astype(np.float32)
     merged = full_resolution.merge(lightness, chroma, edge_aware=True)
     assert merged.size == shape[::-1]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_lightness_of_a_pil_image_is_read_band_by_band_with_the_same_values(channels):
+    pixels = _photo(300, 410, channels)  # several bands of rows
+    image = Image.fromarray(pixels)
+    np.testing.assert_array_equal(
+        full_resolution.lightness(image), full_resolution.lightness(pixels)
+    )
+
+
+def test_lightness_refuses_a_pil_image_in_another_mode():
+    with pytest.raises(ValueError, match='mode "L" or "RGB". Received: CMYK'):
+        full_resolution.lightness(Image.new("CMYK", (4, 4)))
+
+
+def test_band_scratch_is_reused_across_photos_of_other_widths():
+    # A wide photo after a narrow one: the scratch arrays are reshaped, not stale.
+    for width in (37, 5000, 640):
+        pixels = _photo(40, width)
+        chroma = np.random.default_rng(width).normal(0.0, 30.0, (8, 8, 2)).astype(np.float32)
+        lightness = full_resolution.lightness(pixels)
+        merged = np.asarray(full_resolution.merge(lightness, chroma)).astype(int)
+        assert np.abs(merged - _reference_merge(lightness, chroma)).max() <= 1

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepkoala.images import read_image, read_rgb_uint8, resize_and_center_crop
+from deepkoala.images import (
+    read_image,
+    read_photo,
+    read_rgb_uint8,
+    resize_and_center_crop,
+    resize_channel,
+)
 
 
 def _color(width=12, height=8):
@@ -111,3 +117,23 @@ def test_rgb_uint8_and_center_crop():
     assert cropped.shape == (8, 8, 3)
     assert cropped[:, 2:6].min() == 255
     assert resize_and_center_crop(np.zeros((1, 1, 3), np.uint8), 8).shape == (8, 8, 3)
+
+
+def test_a_large_channel_is_resized_band_by_band_as_pillow_does():
+    # Over images._WHOLE_RESIZE_PIXELS: the rows band by band, then the columns.
+    channel = np.random.default_rng(0).uniform(0, 100, (2100, 3000)).astype(np.float32)
+    whole = np.asarray(
+        Image.fromarray(channel, mode="F").resize((224, 224), Image.Resampling.BILINEAR)
+    )
+    np.testing.assert_array_equal(resize_channel(channel, 224, 224), whole)
+
+
+def test_read_photo_as_image_keeps_8_bit_photos_as_pil_images(tmp_path):
+    path = str(tmp_path / "photo.png")
+    Image.new("RGB", (6, 4), (10, 200, 30)).save(path)
+    pixels, _ = read_photo(path, as_image=True)
+    assert isinstance(pixels, Image.Image) and pixels.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(pixels), read_photo(path)[0])
+    Image.fromarray(np.full((4, 6), 60000, np.uint16)).save(path)
+    pixels, _ = read_photo(path, as_image=True)
+    assert pixels.dtype == np.float32  # a 16-bit photo stays an array
