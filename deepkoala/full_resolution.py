@@ -320,25 +320,25 @@ def _guided_coefficients(lightness_image, chroma):
     guide = lightness_image / 100.0
     targets = _resized_planes([chroma[..., 0], chroma[..., 1]], guide_height, guide_width)
     box_means = _BoxMeans(guide_height, guide_width, radius)
-    # The means of every product the filter needs, plane by plane.
-    mean_guide, mean_square, *means = np.empty((6, guide_height, guide_width), np.float32)
+    # The means of every product the filter needs, plane by plane; then the
+    # slopes and offsets in place of their means (fresh planes cost page faults).
+    mean_guide, variance, *means = np.empty((6, guide_height, guide_width), np.float32)
     box_means(guide, mean_guide)
     product = np.empty_like(guide)
-    box_means(np.multiply(guide, guide, out=product), mean_square)
+    box_means(np.multiply(guide, guide, out=product), variance)
     mean_targets, mean_products = means[:2], means[2:]
     for target, mean_target, mean_product in zip(targets, mean_targets, mean_products, strict=True):
         box_means(target, mean_target)
         box_means(np.multiply(guide, target, out=product), mean_product)
-    variance = mean_square - mean_guide * mean_guide + GUIDE_EPSILON
-    coefficients = np.empty((4, guide_height, guide_width), np.float32)
-    for channel, (mean_target, mean_product) in enumerate(
-        zip(mean_targets, mean_products, strict=True)
-    ):
-        slope = (mean_product - mean_guide * mean_target) / variance
-        offset = mean_target - slope * mean_guide
-        box_means(slope, coefficients[channel])
-        box_means(offset, coefficients[channel + 2])
-    return list(coefficients)
+    variance -= np.multiply(mean_guide, mean_guide, out=product)
+    variance += GUIDE_EPSILON
+    slopes, offsets = mean_products, mean_targets
+    for slope, offset in zip(slopes, offsets, strict=True):
+        slope -= np.multiply(mean_guide, offset, out=product)  # the mean target, still
+        slope /= variance
+        offset -= np.multiply(slope, mean_guide, out=product)
+    # Averaged over the same windows, each in place (`_BoxMeans` pads a copy first).
+    return [box_means(plane, plane) for plane in (*slopes, *offsets)]
 
 
 def merge(lightness_image, chroma, edge_aware=False, depth=8):
