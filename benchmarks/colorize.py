@@ -4,6 +4,7 @@
     python benchmarks/colorize.py --big           # peak RSS and time for one 6000x4000 photo
     python benchmarks/colorize.py --big-folder 8  # peak RSS of the CLI on 8 of them
     python benchmarks/colorize.py --cold          # a cold `deepkoala colorize photo.jpg`
+    python benchmarks/colorize.py --preset koala-lite0  # images/s of a preset (its decoding)
 
 `--precision` (default auto, what a user gets) picks the network's compute
 precision; each figure names it and the CPU's bfloat16 units.
@@ -16,7 +17,8 @@ files from worker threads, as JPEG (its default for JPEG photos) and with
 `--format png`. Bare forward:
 `model.predict_on_batch` on a batch already in memory, the same model, in the
 same run. Backbones are built with random weights: speed does not depend on
-their values.
+their values. `--preset` measures a preset instead, with its own decoding
+(the bundled ones merge edge-aware, which costs more per photo).
 """
 
 import argparse
@@ -71,8 +73,12 @@ def _machine(colorizer):
     }
 
 
-def throughput(backbone, batch_size, count, repeats, precision):
-    colorizer = Colorizer(backbone=backbone, backbone_weights=None).set_precision(precision)
+def throughput(backbone, batch_size, count, repeats, precision, preset=None):
+    if preset:
+        colorizer = Colorizer.from_preset(preset).set_precision(precision)
+        backbone = colorizer.get_config()["backbone"]
+    else:
+        colorizer = Colorizer(backbone=backbone, backbone_weights=None).set_precision(precision)
     size = colorizer.image_size
     with tempfile.TemporaryDirectory() as folder:
         photos = os.path.join(folder, "photos")
@@ -118,6 +124,8 @@ def throughput(backbone, batch_size, count, repeats, precision):
         "benchmark": "colorize",
         "backend": keras.backend.backend(),
         "backbone": backbone,
+        "preset": preset,
+        "edge_aware_chroma": colorizer.get_config()["edge_aware_chroma"],
         **_machine(colorizer),
         "image_size": size,
         "batch_size": batch_size,
@@ -279,6 +287,7 @@ def main(argv=None):
         "--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16")
     )
     parser.add_argument("--cold", action="store_true", help="a cold deepkoala colorize photo.jpg")
+    parser.add_argument("--preset", help="images/s of this preset instead of random backbones")
     parser.add_argument("--runs", type=int, default=3, help="--cold: fresh runs of each command")
     parser.add_argument("--make-big-photo", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -288,6 +297,8 @@ def main(argv=None):
     if args.cold:
         print(json.dumps(cold(args.runs, args.precision)), flush=True)
         return 0
+    if args.preset and (args.big or args.big_folder):
+        parser.error("--preset measures images/s only (not with --big or --big-folder)")
     big = ["--big"] if args.big else ["--big-folder", str(args.big_folder)]
     if (args.big or args.big_folder) and len(args.backbones) > 1:
         # Peak RSS is per process: measure each backbone in a fresh one.
@@ -296,14 +307,14 @@ def main(argv=None):
                        "--precision", args.precision]  # fmt: skip
             subprocess.run([*command, "--backbones", backbone], check=True)
         return 0
-    for backbone in args.backbones:
+    for backbone in [None] if args.preset else args.backbones:
         if args.big:
             figures = big_photo(backbone, args.precision)
         elif args.big_folder:
             figures = big_folder(backbone, args.big_folder, args.batch_size, args.precision)
         else:
             figures = throughput(
-                backbone, args.batch_size, args.images, args.repeats, args.precision
+                backbone, args.batch_size, args.images, args.repeats, args.precision, args.preset
             )
         print(json.dumps(figures), flush=True)
     return 0
