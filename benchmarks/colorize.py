@@ -2,6 +2,7 @@
 
     python benchmarks/colorize.py                 # images/s, end to end vs bare forward
     python benchmarks/colorize.py --big           # peak RSS and time for one 6000x4000 photo
+    python benchmarks/colorize.py --big --dtype-policy bfloat16   # ... weights in bfloat16
     python benchmarks/colorize.py --big-folder 8  # peak RSS of the CLI on 8 of them
     python benchmarks/colorize.py --cold          # a cold `deepkoala colorize photo.jpg`
     python benchmarks/colorize.py --preset koala-lite0  # images/s of a preset (its decoding)
@@ -168,8 +169,9 @@ def _timed_with_peak(colorizer, run):
     return round(time.perf_counter() - started, 2), rss_before, _peak_rss_mb()
 
 
-def big_photo(backbone, precision):
-    colorizer = Colorizer(backbone=backbone, backbone_weights=None).set_precision(precision)
+def big_photo(backbone, precision, dtype_policy=None):
+    colorizer = Colorizer(backbone=backbone, backbone_weights=None, dtype_policy=dtype_policy)
+    colorizer.set_precision(precision)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "big.jpg")
         _make_big_photos([path])
@@ -182,6 +184,7 @@ def big_photo(backbone, precision):
         "benchmark": "colorize_big",
         "backend": keras.backend.backend(),
         "backbone": backbone,
+        "dtype_policy": dtype_policy,
         **_machine(colorizer),
         "input": "6000x4000 JPEG",
         "seconds": seconds,
@@ -288,6 +291,10 @@ def main(argv=None):
     )
     parser.add_argument("--cold", action="store_true", help="a cold deepkoala colorize photo.jpg")
     parser.add_argument("--preset", help="images/s of this preset instead of random backbones")
+    parser.add_argument(
+        "--dtype-policy", choices=("bfloat16", "float16"),
+        help="--big: build the colorizer with its weights in this precision",
+    )  # fmt: skip
     parser.add_argument("--runs", type=int, default=3, help="--cold: fresh runs of each command")
     parser.add_argument("--make-big-photo", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -299,17 +306,20 @@ def main(argv=None):
         return 0
     if args.preset and (args.big or args.big_folder):
         parser.error("--preset measures images/s only (not with --big or --big-folder)")
+    if args.dtype_policy and not args.big:
+        parser.error("--dtype-policy goes with --big")
     big = ["--big"] if args.big else ["--big-folder", str(args.big_folder)]
     if (args.big or args.big_folder) and len(args.backbones) > 1:
         # Peak RSS is per process: measure each backbone in a fresh one.
         for backbone in args.backbones:
+            policy = ["--dtype-policy", args.dtype_policy] if args.dtype_policy else []
             command = [sys.executable, __file__, *big, "--batch-size", str(args.batch_size),
-                       "--precision", args.precision]  # fmt: skip
+                       "--precision", args.precision, *policy]  # fmt: skip
             subprocess.run([*command, "--backbones", backbone], check=True)
         return 0
     for backbone in [None] if args.preset else args.backbones:
         if args.big:
-            figures = big_photo(backbone, args.precision)
+            figures = big_photo(backbone, args.precision, args.dtype_policy)
         elif args.big_folder:
             figures = big_folder(backbone, args.big_folder, args.batch_size, args.precision)
         else:

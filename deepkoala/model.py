@@ -13,6 +13,7 @@ from deepkoala.settings import (
     DECODER_FILTERS,
     ENCODER_FILTERS,
     FUSION_FILTERS,
+    HALF_WEIGHT_POLICIES,
     HINT_CHANNELS,
     TEMPERATURE,
     UNCERTAINTY_FADE,
@@ -122,8 +123,9 @@ def deep_koalarization(
             into the encoder's grid (see `deepkoala.blocks.fusion`).
         dtype_policy (str | None): a Keras dtype policy name for the layers, e.g.
             "mixed_bfloat16" (CPUs with bfloat16 units) or "mixed_float16"
-            (GPUs); None uses Keras' global policy. Color conversions and the
-            output layers stay float32.
+            (GPUs), or "bfloat16" / "float16" (the weights themselves in half
+            precision); None uses Keras' global policy. Color conversions and
+            the output layers stay float32.
         guided (bool): a guided head (`colorization_head`'s `guided`; needs
             `chroma_bins`): the model's inputs are then [lightness, hints,
             color_histogram].
@@ -140,8 +142,10 @@ def deep_koalarization(
     """
     compute_policy = dtype_policy or keras.config.dtype_policy().name
     # Built under a mixed policy, so that the layers that insist on float32
-    # say so and a colorizer can change its precision in place later.
-    with _global_dtype_policy("mixed_float16"):
+    # say so and a colorizer can change its precision in place later; under
+    # "bfloat16" or "float16" themselves, the weights are made in half precision.
+    build_policy = compute_policy if compute_policy in HALF_WEIGHT_POLICIES else "mixed_float16"
+    with _global_dtype_policy(build_policy):
         embedding_block = embedding(backbone, backbone_weights, mid_level_features)
         output_shapes = (
             embedding_block.output_shape if mid_level_features else [embedding_block.output_shape]

@@ -27,6 +27,7 @@ import numpy as np
 
 from deepkoala import guidance, openvino_engine
 from deepkoala import precision as precision_module
+from deepkoala.settings import HALF_WEIGHT_POLICIES
 
 # A first call runs eagerly on networks up to this size: tracing costs more
 # than one batch, but an eager call of a larger network keeps more memory
@@ -62,9 +63,17 @@ class NetworkRunner:
         self.engine = "keras"
         self.engine_runner = None
 
+    @property
+    def half_weights(self):
+        """bool: The weights themselves are in half precision (`dtype_policy` "bfloat16"
+        or "float16"): the colorizer computes in that precision only."""
+        return self.training_policy in HALF_WEIGHT_POLICIES
+
     def resolved_precision(self):
         """`precision.resolve`'s (precision, part, why) for this colorizer."""
         policy = self.training_policy
+        if self.half_weights:
+            return policy, "network", f"the colorizer's dtype_policy {policy!r}: its weights"
         if self.precision == "auto" and policy in _MIXED_POLICIES:
             return _MIXED_POLICIES[policy], "network", f"the colorizer's dtype_policy {policy!r}"
         return precision_module.resolve(self.precision, self.psnr_changes)
@@ -83,7 +92,15 @@ class NetworkRunner:
 
     def set_precision(self, precision):
         """Colorize in `precision` from now on (the layers switch now)."""
-        self.precision = precision_module.check_precision(precision)
+        precision_module.check_precision(precision)
+        if self.half_weights and precision not in ("auto", self.training_policy):
+            raise ValueError(
+                f"This colorizer's weights are in {self.training_policy} "
+                f"(dtype_policy={self.training_policy!r}): it computes in {self.training_policy} "
+                "only. Load it with another dtype_policy (None: float32 weights) to compute in "
+                f"another precision. Received: precision={precision!r}"
+            )
+        self.precision = precision
         if precision != "auto":
             precision_module.warn_unsupported(self.resolved_precision()[0])
         self.apply()
@@ -120,7 +137,7 @@ class NetworkRunner:
 
     def apply(self):
         """Put the layers in the pinned policies, else in `precision`'s."""
-        policies = self.pinned
+        policies = (self.training_policy,) * 2 if self.half_weights else self.pinned
         if policies is None:
             precision, part, _ = self.resolved_precision()
             half = precision_module.POLICIES[precision]

@@ -162,12 +162,14 @@ def save_to_preset(colorizer, folder, float16=False, copy_backbone=True):
                 ) from None
 
 
-def load_preset_folder(cls, folder):
+def load_preset_folder(cls, folder, dtype_policy=None):
     """A `cls` from a folder written by `save_to_preset`.
 
     Args:
         cls (type): the colorizer class.
         folder (str): the preset folder.
+        dtype_policy (str | None): build it with this `dtype_policy` instead of
+            the saved one (e.g. "bfloat16": the weights in half precision).
 
     Returns:
         keras.Model: the loaded colorizer.
@@ -185,6 +187,7 @@ def load_preset_folder(cls, folder):
     backbone_path = os.path.join(folder, BACKBONE_WEIGHTS_FILE)
     # Without a backbone file, the backbone is its published ImageNet one.
     imagenet = not os.path.isfile(backbone_path)
+    config = {**config, **({"dtype_policy": dtype_policy} if dtype_policy else {})}
     colorizer = cls.from_config({**config, "backbone_weights": "imagenet" if imagenet else None})
     colorizer.head.load_weights(os.path.join(folder, HEAD_WEIGHTS_FILE))
     if not imagenet:
@@ -257,7 +260,7 @@ def _load_legacy_file(cls, path, settings):
     return colorizer
 
 
-def from_preset(cls, preset, sha256=None, verbose=True):
+def from_preset(cls, preset, sha256=None, verbose=True, dtype_policy=None):
     """A `cls` from a preset name, a preset folder, a `.keras` file or a URL.
 
     See `Colorizer.from_preset`.
@@ -267,6 +270,8 @@ def from_preset(cls, preset, sha256=None, verbose=True):
         preset (str | os.PathLike): a registered name, a folder, a file or a URL.
         sha256 (str | None): the expected digest of a file given by URL.
         verbose (bool): show a progress bar while downloading.
+        dtype_policy (str | None): build a name's or a folder's colorizer with
+            this `dtype_policy` instead of the saved one.
 
     Returns:
         keras.Model: the loaded colorizer.
@@ -277,10 +282,15 @@ def from_preset(cls, preset, sha256=None, verbose=True):
     preset = os.fspath(preset)
     if is_preset_name(preset):
         preset = get_preset(preset).path(verbose=verbose)
+    elif dtype_policy and not os.path.isdir(preset):
+        raise ValueError(
+            "`dtype_policy` applies to preset names and folders: a .keras file keeps the "
+            f"policy it was saved with. Received: preset={preset!r}, dtype_policy={dtype_policy!r}"
+        )
     elif preset.startswith(("http://", "https://")):
         return _from_url(cls, preset, sha256, verbose)
     if os.path.isdir(preset):
-        return load_preset_folder(cls, preset)
+        return load_preset_folder(cls, preset, dtype_policy)
     if os.path.isfile(preset) or preset.endswith(".keras") or os.sep in preset:
         return load(cls, preset)
     get_preset(preset)  # raises the error that lists the known presets

@@ -35,7 +35,10 @@ GUIDED = False
 # trust, and the trust (`deepkoala.guided_head.hint_channels`).
 HINT_CHANNELS = 5
 # None builds under Keras' global policy (float32 unless changed).
-DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
+DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
+# Keras' plain half-precision policies: the weights themselves in half
+# precision, for colorizing only (`Colorizer`'s `dtype_policy`).
+HALF_WEIGHT_POLICIES = ("bfloat16", "float16")
 DTYPE_POLICY = None
 
 # What `fit` minimizes, and so how the head predicts color.

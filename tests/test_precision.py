@@ -190,3 +190,49 @@ def test_switching_back_reuses_the_traced_prediction(machine):
     colorizer.set_decoding(temperature=0.5)
     colorizer.set_precision("bfloat16").set_precision("float32")
     assert colorizer.predict_function is not traced
+
+
+def test_half_precision_weights_colorize_as_a_mixed_build_and_only_that_way():
+    reference = Colorizer(**CONFIG)
+    half = Colorizer(**CONFIG, dtype_policy="bfloat16")
+    mixed = Colorizer(**CONFIG, dtype_policy="mixed_bfloat16").set_precision("bfloat16")
+    for colorizer in (half, mixed):
+        colorizer.set_weights(reference.get_weights())
+    dtypes = {w.path: w.dtype for w in half.weights}
+    assert {dtypes[w.path] for w in half.embedding.weights} == {"bfloat16"}
+    # The layers made to stay float32 (the decoder's output) keep float32 weights.
+    assert dtypes["decoder_conv4/kernel"] == "bfloat16"
+    assert dtypes["decoder_conv5/kernel"] == "float32"
+    images = striped_images(2, 32)
+    # The weights the mixed build casts at every call are the ones held here.
+    np.testing.assert_array_equal(
+        np.asarray(half.colorize(images[0])), np.asarray(mixed.colorize(images[0]))
+    )
+    assert half.compute_precision()[0] == "bfloat16"
+    half.set_precision("auto")  # what it is already
+    with pytest.raises(ValueError, match="dtype_policy='bfloat16'.*precision='float32'"):
+        half.set_precision("float32")
+    with pytest.raises(ValueError, match="cannot train"):
+        half.fit(images, epochs=1)
+    with pytest.raises(ValueError, match="cannot make training embeddings"):
+        half.embed(images)
+    rebuilt = Colorizer.from_config(half.get_config())
+    assert {w.dtype for w in rebuilt.embedding.weights} == {"bfloat16"}
+
+
+def test_a_preset_folder_loads_with_its_weights_in_half_precision(tmp_path):
+    reference = Colorizer(**CONFIG)
+    folder = tmp_path / "preset"
+    reference.save_to_preset(folder)
+    half = Colorizer.from_preset(folder, dtype_policy="bfloat16")
+    assert {w.dtype for w in half.embedding.weights} == {"bfloat16"}
+    image = striped_images(1, 32)[0]
+    difference = np.abs(
+        np.asarray(half.colorize(image)).astype(int)
+        - np.asarray(reference.set_precision("float32").colorize(image)).astype(int)
+    )
+    assert difference.max() <= 3
+    assert {w.dtype for w in Colorizer.from_preset(folder).weights} == {"float32"}
+    reference.save(tmp_path / "mine.keras")
+    with pytest.raises(ValueError, match="preset names and folders"):
+        Colorizer.from_preset(tmp_path / "mine.keras", dtype_policy="bfloat16")
