@@ -7,8 +7,10 @@ import subprocess
 import sys
 import time
 
+import pytest
 from PIL import Image
 
+from deepkoala import cli
 from tests.helpers import striped_images
 
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,7 +90,7 @@ def test_ctrl_c_during_the_cache_build_leaves_no_partial_and_a_rerun_trains(tmp_
         return cache.is_dir() and any(".partial-" in name for name in os.listdir(cache))
 
     code, errors = _interrupt_when(_start(*arguments, home=home), building)
-    assert code == 130 and "deepkoala: interrupted" in errors
+    assert code == 130 and "deepkoala: interrupted" in errors, errors[-3000:]
     # No partial is left (on a fast machine the build may have ended before the signal).
     assert not any(".partial-" in name for name in os.listdir(cache))
     assert not (tmp_path / "model.keras").exists()
@@ -126,3 +128,15 @@ def test_ctrl_c_during_an_epoch_keeps_the_checkpoint_and_a_rerun_resumes(tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"Epoch {epochs}/{epochs}" in resumed.stdout and "Epoch 1/" not in resumed.stdout
     assert model.exists()
+
+
+def test_a_ctrl_c_that_python_drops_is_delivered_again():
+    class Finalized:
+        def __del__(self):
+            raise KeyboardInterrupt  # a Ctrl-C landing in a finalizer or a gc callback
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), cli._lost_interrupts_delivered_again():
+        Finalized()  # Python prints "Exception ignored in ..." and goes on
+        time.sleep(5)
+    assert time.monotonic() - started < 2
