@@ -32,18 +32,19 @@ class _Scratch:
 
     A fresh array the size of a band (256 KB) is mapped and unmapped by the
     allocator at every band, and its page faults cost more than the
-    arithmetic: on a 640x480 photo, merging took 8.5 ms and the lightness
-    2.2 ms with fresh temporaries, 3.5 and 1.0 ms with these. One set per
-    thread (about 8 MB), so that the pipeline's workers do not share.
+    arithmetic: on a 640x480 photo, merging took 8.4-9.9 ms and the lightness
+    2.3 ms with fresh temporaries, 3.4 and 1.0 ms with these
+    (`benchmarks/full_resolution.py`). One set per thread (about 8 MB), so
+    that the pipeline's workers do not share.
     """
 
     def __init__(self):
         self._arrays = {}
         self._shape = (0, 0)
 
-    def shaped(self, rows, width):
-        """This scratch for bands of `rows` x `width` (`_band_rows(width)` rows at most)."""
-        self._shape = (rows, width)
+    def shaped(self, width):
+        """This scratch for the bands of a photo `width` pixels wide."""
+        self._shape = (_band_rows(width), width)
         return self
 
     def __call__(self, name, rows, dtype=np.float32):
@@ -58,11 +59,11 @@ class _Scratch:
 _THREAD = threading.local()
 
 
-def _scratch(rows, width):
-    """This thread's `_Scratch`, for bands of `rows` x `width`."""
+def _scratch(width):
+    """This thread's `_Scratch`, for the bands of a photo `width` pixels wide."""
     if not hasattr(_THREAD, "scratch"):
         _THREAD.scratch = _Scratch()
-    return _THREAD.scratch.shaped(rows, width)
+    return _THREAD.scratch.shaped(width)
 
 
 # Entries of the linear -> 8-bit sRGB table. The sRGB curve is steepest at
@@ -198,7 +199,7 @@ def lightness(pixels):
 
     result = np.empty((height, width), dtype=np.float32)
     rows = _band_rows(width)
-    scratch = _scratch(rows, width)
+    scratch = _scratch(width)
     for top in range(0, height, rows):
         _band_lightness(band(top, rows), result[top : top + rows], scratch)
     return result
@@ -219,14 +220,7 @@ def _bilinear_taps(source, target):
 
 def _resized_planes(planes, height, width):
     """Pillow's bilinear resize of each small (h, w) plane, enlarging or reducing."""
-    return [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(plane), mode="F").resize(
-                (width, height), Image.Resampling.BILINEAR
-            )
-        )
-        for plane in planes
-    ]
+    return [resize_channel(plane, height, width) for plane in planes]
 
 
 def _window_sums(x, side, axis, out, spare):
@@ -392,7 +386,7 @@ def merge(lightness_image, chroma, edge_aware=False, depth=8):
     output = Image.new("RGB", (width, height), color=None) if depth == 8 else None
     output = np.empty((height, width, 3), np.uint16) if depth == 16 else output
     band_rows = _band_rows(width)
-    scratch = _scratch(band_rows, width)
+    scratch = _scratch(width)
     for top in range(0, height, band_rows):
         rows = slice(top, top + band_rows)
         count = min(band_rows, height - top)
