@@ -4,7 +4,8 @@
     python benchmarks/full_resolution.py --size 6000 4000
 
 Each step of `deepkoala.full_resolution` on one thread, the best of 5 rounds
-of several calls: reading the JPEG, its lightness, and merging a 192x192
+of several calls: reading the JPEG, its lightness (from the decoded array,
+and from the decoded PIL image as the colorizing pipeline reads it), and merging a 192x192
 a*b* (the bundled preset's working size) bilinearly and edge-aware (the
 guided filter's coefficients on their own too).
 """
@@ -46,13 +47,16 @@ def main(argv=None):
         path = os.path.join(folder, "photo.jpg")
         source.resize(tuple(args.size), Image.Resampling.BILINEAR).save(path, quality=90)
         pixels, _ = images.read_photo(path)
+        photo, _ = images.read_photo(path, as_image=True)  # as the pipeline reads it
         lightness = full_resolution.lightness(pixels)
+        guide = images.resize_channel(lightness, *full_resolution._guide_shape(*lightness.shape))
         chroma = np.random.default_rng(0).uniform(-30, 30, (192, 192, 2)).astype(np.float32)
         steps = {
             "read_photo": lambda: images.read_photo(path),
             "lightness": lambda: full_resolution.lightness(pixels),
+            "lightness_of_pil_image": lambda: full_resolution.lightness(photo),
             "merge_bilinear": lambda: full_resolution.merge(lightness, chroma),
-            "guided_coefficients": lambda: full_resolution._guided_coefficients(lightness, chroma),
+            "guided_coefficients": lambda: full_resolution._guided_coefficients(guide, chroma),
             "merge_edge_aware": lambda: full_resolution.merge(lightness, chroma, edge_aware=True),
         }
         figures = {name: best_milliseconds(step, args.calls) for name, step in steps.items()}

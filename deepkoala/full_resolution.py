@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from deepkoala import color
-from deepkoala.images import resize_channel
+from deepkoala.images import resize_bands, resize_channel
 
 # Pixels per band of rows: large enough for numpy to run at full speed,
 # small enough that a band's temporaries stay in the caches.
@@ -92,6 +92,18 @@ def _gray_lightness_table():
 
 
 @functools.cache
+def _luminance_pair_tables():
+    """Luminance shares of the 16-bit pairs (R + 256 G) and (B + 256 X) of 4-byte pixels.
+
+    Two lookups per pixel instead of three, with the same float32 sums as
+    adding the three channels' shares in order.
+    """
+    red, green, blue = (_decode_table() * weight for weight in _LUMINANCE)
+    red_green = (red[None, :] + green[:, None]).ravel()  # index R + 256 G -> [G, R]
+    return red_green, np.tile(blue, 256)  # whatever the padding byte X holds
+
+
+@functools.cache
 def _encode_table():
     """8-bit sRGB of linear light in [0, 1], sampled at `_ENCODE_TABLE_SIZE` points."""
     linear = np.arange(_ENCODE_TABLE_SIZE) / (_ENCODE_TABLE_SIZE - 1)
@@ -146,7 +158,13 @@ def _band_lightness(band, out, scratch):
     if band.ndim == 2 and band.dtype == np.uint8:
         return np.take(_gray_lightness_table(), band, out=out)
     luminance = scratch("luminance", rows)
-    if band.ndim == 2:
+    if band.dtype == np.uint16:
+        # (rows, W, 2): the 16-bit pairs of 4-byte RGBX pixels.
+        red_green, blue = _luminance_pair_tables()
+        np.take(red_green, band[..., 0], out=luminance)
+        np.take(blue, band[..., 1], out=scratch("plane", rows))
+        luminance += scratch("plane", rows)
+    elif band.ndim == 2:
         luminance[...] = _srgb_to_linear(band)
     else:
         # Channel by channel: numpy is slow at products over a last axis of 3.
@@ -181,13 +199,45 @@ def lightness(pixels):
     >>> lightness(np.full((2, 3), 255, dtype="uint8")).round(2).tolist()
     [[100.0, 100.0, 100.0], [100.0, 100.0, 100.0]]
     """
+    height, width = _shape(pixels)
+    result = np.empty((height, width), dtype=np.float32)
+    for _ in lightness_bands(pixels, out=result):
+        pass
+    return result
+
+
+def _shape(pixels):
+    """(H, W) of an image's pixels, a PIL image or an array."""
+    if isinstance(pixels, Image.Image):
+        return pixels.height, pixels.width
+    return pixels.shape[:2]
+
+
+def lightness_bands(pixels, out=None):
+    """`lightness(pixels)`, band of rows by band of rows: a generator of (first row, L band).
+
+    Args:
+        pixels (numpy.ndarray | PIL.Image.Image): as for `lightness`.
+        out (numpy.ndarray | None): a float32 (H, W) array to write the bands
+            into; by default each band is a scratch array, overwritten by the
+            next one (a 24-megapixel photo's lightness is then never whole).
+
+    Example:
+    >>> import numpy as np
+    >>> [(top, band.shape) for top, band in lightness_bands(np.zeros((2, 3), "uint8"))]
+    [(0, (2, 3))]
+    """
     if isinstance(pixels, Image.Image):
         if pixels.mode not in ("L", "RGB"):
             raise ValueError(f'A PIL image must be in mode "L" or "RGB". Received: {pixels.mode}')
         width, height = pixels.size
 
         def band(top, rows):
-            return np.asarray(pixels.crop((0, top, width, min(top + rows, height))))
+            band = pixels.crop((0, top, width, min(top + rows, height)))
+            if band.mode == "L":
+                return np.asarray(band)
+            # Pillow holds RGB in 4 bytes: copied as they are, read as two 16-bit pairs.
+            return np.frombuffer(band.tobytes("raw", "RGBX"), np.uint16).reshape(-1, width, 2)
 
     else:
         if pixels.dtype != np.uint8:
@@ -197,12 +247,12 @@ def lightness(pixels):
         def band(top, rows):
             return pixels[top : top + rows]
 
-    result = np.empty((height, width), dtype=np.float32)
     rows = _band_rows(width)
     scratch = _scratch(width)
     for top in range(0, height, rows):
-        _band_lightness(band(top, rows), result[top : top + rows], scratch)
-    return result
+        count = min(rows, height - top)
+        into = scratch("lightness", count) if out is None else out[top : top + count]
+        yield top, _band_lightness(band(top, rows), into, scratch)
 
 
 def _bilinear_taps(source, target):
@@ -302,16 +352,18 @@ GUIDE_RADIUS = 8
 GUIDE_EPSILON = 1e-3
 
 
-def _guided_coefficients(lightness_image, chroma):
-    """Planes A_a, A_b, B_a, B_b at the guide's size: chroma ~ A * L / 100 + B, locally,
-    with L's edges."""
-    height, width = lightness_image.shape
+def _guide_shape(height, width):
+    """(height, width) of the guided filter's guide for a photo of (height, width)."""
     scale = min(1.0, GUIDE_SHORT_SIDE / min(height, width))
-    guide_height, guide_width = max(1, round(height * scale)), max(1, round(width * scale))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _guided_coefficients(guide_lightness, chroma):
+    """Planes A_a, A_b, B_a, B_b at the guide's size: chroma ~ A * L / 100 + B, locally,
+    with L's edges. `guide_lightness` is L at the guide's size (`_guide_shape`)."""
+    guide_height, guide_width = guide_lightness.shape
     radius = max(1, min(GUIDE_RADIUS, (min(guide_height, guide_width) - 1) // 2))
-    if (guide_height, guide_width) != (height, width):
-        lightness_image = resize_channel(lightness_image, guide_height, guide_width)
-    guide = lightness_image / 100.0
+    guide = guide_lightness / 100.0
     targets = _resized_planes([chroma[..., 0], chroma[..., 1]], guide_height, guide_width)
     box_means = _BoxMeans(guide_height, guide_width, radius)
     # The means of every product the filter needs, plane by plane; then the
@@ -363,11 +415,70 @@ def merge(lightness_image, chroma, edge_aware=False, depth=8):
     ((7, 5), (119, 119, 119))
     """
     height, width = lightness_image.shape
+    if depth not in (8, 16):
+        raise ValueError(f"`depth` must be 8 or 16. Received: depth={depth!r}")
+    guide_lightness = None
+    if edge_aware:
+        guide_shape = _guide_shape(height, width)
+        guide_lightness = (lightness_image if guide_shape == (height, width)
+                           else resize_channel(lightness_image, *guide_shape))  # fmt: skip
+    # Not filled (color=None): every band is pasted over it.
+    output = Image.new("RGB", (width, height), color=None) if depth == 8 else None
+    output = np.empty((height, width, 3), np.uint16) if depth == 16 else output
+    rows = _band_rows(width)
+    bands = ((top, lightness_image[top : top + rows]) for top in range(0, height, rows))
+    return _merge_bands(bands, (height, width), chroma, guide_lightness, output)
+
+
+def merge_over(photo, chroma, edge_aware=False, overwrite=False):
+    """`merge` of an 8-bit photo's own lightness, read band by band from the photo.
+
+    A 24-megapixel photo's L (96 MB as float32) is then never whole, and with
+    `overwrite=True` an "RGB" photo is itself the output: each band of it
+    is colorized in place, once its lightness has been read. The colors are
+    those of `merge(lightness(photo), chroma, edge_aware)`.
+
+    Args:
+        photo (PIL.Image.Image): an sRGB photo in mode "L" or "RGB".
+        chroma (numpy.ndarray): float a*b* (h, w, 2), any working size.
+        edge_aware (bool): guided instead of bilinear upsampling.
+        overwrite (bool): write an "RGB" photo's colorized pixels over its
+            own (a photo in mode "L" always gets a new image).
+
+    Returns:
+        PIL.Image.Image: the colorized photo, in mode "RGB".
+
+    Example:
+    >>> from PIL import Image
+    >>> import numpy as np
+    >>> photo = Image.new("RGB", (7, 5), (119, 119, 119))
+    >>> merge_over(photo, np.zeros((2, 2, 2), "float32"), overwrite=True) is photo
+    True
+    """
+    height, width = _shape(photo)
+    guide_lightness = None
+    if edge_aware:
+        guide_shape = _guide_shape(height, width)
+        if guide_shape == (height, width):
+            guide_lightness = lightness(photo)
+        else:
+            guide_lightness = resize_bands(lightness_bands(photo), (height, width), *guide_shape)
+    in_place = overwrite and photo.mode == "RGB"
+    output = photo if in_place else Image.new("RGB", (width, height), color=None)
+    # Lazily: a band is read just before the output is written over it.
+    return _merge_bands(lightness_bands(photo), (height, width), chroma, guide_lightness, output)
+
+
+def _merge_bands(lightness_bands, shape, chroma, guide_lightness, output):
+    """The merge of L bands (first row, band) into `output` (a PIL image, or a uint16
+    array for 16 bits); edge-aware where `guide_lightness` (L at the guide's size) is given."""
+    height, width = shape
     chroma = np.asarray(chroma, dtype=np.float32)
     # One plane per map, for the band arithmetic: a*, b*, or the guided
     # filter's slope and offset maps, upsampled as the chroma would be.
+    edge_aware = guide_lightness is not None
     if edge_aware:
-        small = _guided_coefficients(lightness_image, chroma)
+        small = _guided_coefficients(guide_lightness, chroma)
     else:
         small = [chroma[..., 0], chroma[..., 1]]
     small_height, small_width = small[0].shape
@@ -380,18 +491,12 @@ def merge(lightness_image, chroma, edge_aware=False, depth=8):
     same_size = (small_height, small_width) == (height, width)
     columns = small if same_size else _resized_planes(small, small_height, width)
     taps = None if same_size else _bilinear_taps(small_height, height)
-    if depth not in (8, 16):
-        raise ValueError(f"`depth` must be 8 or 16. Received: depth={depth!r}")
-    # Not filled (color=None): every band is pasted over it.
-    output = Image.new("RGB", (width, height), color=None) if depth == 8 else None
-    output = np.empty((height, width, 3), np.uint16) if depth == 16 else output
-    band_rows = _band_rows(width)
+    depth = 16 if isinstance(output, np.ndarray) else 8
     scratch = _scratch(width)
-    for top in range(0, height, band_rows):
-        rows = slice(top, top + band_rows)
-        count = min(band_rows, height - top)
+    for top, band_lightness in lightness_bands:
+        count = band_lightness.shape[0]
+        rows = slice(top, top + count)
         maps = _band_maps(columns, rows, count, taps, scratch)
-        band_lightness = lightness_image[rows]
         if edge_aware:
             guide = scratch("guide", count)
             np.divide(band_lightness, 100.0, out=guide)

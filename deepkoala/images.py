@@ -274,10 +274,7 @@ def resize_channel(channel, height, width):
 
     Pillow takes a whole copy of the channel (it has no float image that
     shares numpy's memory): 96 MB for 24 megapixels. A large channel's rows
-    are therefore resized band by band, then its columns, the same sums as
-    Pillow's (Pillow 13 resizes the columns first when the height shrinks
-    more than twice as much as the width; the results then differ by about
-    1e-5 of their value).
+    are therefore resized band by band, then its columns (`resize_bands`).
 
     Example:
     >>> import numpy as np
@@ -289,8 +286,36 @@ def resize_channel(channel, height, width):
     if channel.size <= _WHOLE_RESIZE_PIXELS or source_width == width:
         return _pillow_resize(channel, height, width)
     rows = max(1, _RESIZE_BAND_PIXELS // source_width)
+    bands = ((top, channel[top : top + rows]) for top in range(0, source_height, rows))
+    return resize_bands(bands, channel.shape, height, width)
+
+
+def resize_bands(bands, shape, height, width):
+    """`resize_channel` of a channel of `shape` (H, W) that comes band by band.
+
+    Each band's rows are resized as it comes, then the columns of them all:
+    the same sums as Pillow's (Pillow 13 resizes the columns first when the
+    height shrinks more than twice as much as the width; the results then
+    differ by about 1e-5 of their value). The whole channel is never held.
+
+    Args:
+        bands (collections.abc.Iterable): (first row, float32 band of rows), in order;
+            a band may be overwritten once the next one is asked for.
+        shape (tuple): (H, W) of the whole channel.
+        height (int): the resized height.
+        width (int): the resized width.
+
+    Example:
+    >>> import numpy as np
+    >>> bands = [(0, np.ones((2, 8), "float32")), (2, np.ones((2, 8), "float32"))]
+    >>> resize_bands(bands, (4, 8), 2, 2).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    source_height, source_width = shape
     resized = np.empty((source_height, width), np.float32)
-    for top in range(0, source_height, rows):
-        band = channel[top : top + rows]
-        resized[top : top + rows] = _pillow_resize(band, band.shape[0], width)
+    for top, band in bands:
+        rows = band.shape[0]
+        resized[top : top + rows] = (
+            band if source_width == width else _pillow_resize(band, rows, width)
+        )
     return resized if source_height == height else _pillow_resize(resized, height, width)

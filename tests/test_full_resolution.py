@@ -103,3 +103,26 @@ def test_band_scratch_is_reused_across_photos_of_other_widths():
         lightness = full_resolution.lightness(pixels)
         merged = np.asarray(full_resolution.merge(lightness, chroma)).astype(int)
         assert np.abs(merged - _reference_merge(lightness, chroma)).max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+@pytest.mark.parametrize("edge_aware", [False, True])
+def test_merge_over_a_photo_gives_the_colors_of_merge_and_writes_over_it(
+    monkeypatch, mode, edge_aware
+):
+    from deepkoala import images
+
+    # As for a photo over 4 megapixels: its guide and resizes come band by band.
+    monkeypatch.setattr(images, "_WHOLE_RESIZE_PIXELS", 1000)
+    monkeypatch.setattr(full_resolution, "GUIDE_SHORT_SIDE", 90)
+    photo = Image.fromarray(_photo(300, 410, 3 if mode == "RGB" else 1))
+    chroma = np.random.default_rng(3).normal(0.0, 30.0, (24, 24, 2)).astype(np.float32)
+    expected = full_resolution.merge(full_resolution.lightness(photo), chroma, edge_aware)
+    kept = photo.copy()
+    output = full_resolution.merge_over(photo, chroma, edge_aware)
+    assert output is not photo and output.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(output), np.asarray(expected))
+    np.testing.assert_array_equal(np.asarray(photo), np.asarray(kept))  # not overwritten
+    output = full_resolution.merge_over(photo, chroma, edge_aware, overwrite=True)
+    assert (output is photo) == (mode == "RGB")  # a gray photo cannot hold colors
+    np.testing.assert_array_equal(np.asarray(output), np.asarray(expected))

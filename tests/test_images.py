@@ -9,6 +9,7 @@ from deepkoala.images import (
     read_photo,
     read_rgb_uint8,
     resize_and_center_crop,
+    resize_bands,
     resize_channel,
 )
 
@@ -137,3 +138,16 @@ def test_read_photo_as_image_keeps_8_bit_photos_as_pil_images(tmp_path):
     Image.fromarray(np.full((4, 6), 60000, np.uint16)).save(path)
     pixels, _ = read_photo(path, as_image=True)
     assert pixels.dtype == np.float32  # a 16-bit photo stays an array
+
+
+def test_resize_bands_equals_pillows_resize_whatever_the_bands():
+    channel = np.random.default_rng(1).uniform(0, 100, (300, 500)).astype(np.float32)
+
+    def pillow(height, width):
+        image = Image.fromarray(channel, mode="F")
+        return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR))
+
+    bands = [(top, channel[top : top + 37].copy()) for top in range(0, 300, 37)]
+    np.testing.assert_array_equal(resize_bands(bands, channel.shape, 60, 90), pillow(60, 90))
+    same_width = [(top, channel[top : top + 50]) for top in range(0, 300, 50)]
+    np.testing.assert_array_equal(resize_bands(same_width, channel.shape, 60, 500), pillow(60, 500))

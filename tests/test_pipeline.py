@@ -101,3 +101,31 @@ def test_large_photos_are_read_and_batched_a_few_at_a_time(monkeypatch):
     small = [np.zeros((10, 10), np.uint8)] * 8  # 100 pixels each
     assert len(list(colorize_stream(predict, small, batch_size=4, image_size=8))) == 8
     assert calls == [4, 4]
+
+
+def test_a_large_photo_is_kept_as_decoded_and_merged_with_the_same_colors(monkeypatch, tmp_path):
+    from PIL import Image
+
+    from deepkoala import pipeline
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    photo = Image.fromarray(small).resize((160, 120), Image.Resampling.BILINEAR)
+    path = str(tmp_path / "photo.png")
+    photo.save(path)
+    kept = photo.copy()
+
+    def predict(lightness):  # colors that depend on the working copy
+        return np.stack([lightness - 50.0, 50.0 - lightness], axis=-1).astype(np.float32)
+
+    def outputs(sources):
+        return [np.asarray(out) for _, out, _ in colorize_stream(predict, sources, 2, 32)]
+
+    expected = outputs([path, photo])
+    monkeypatch.setattr(pipeline, "KEEP_PHOTO_PIXELS", 1000)  # as for 24 megapixels
+    prepared = pipeline._prepare(path, 32, None, 8)
+    assert isinstance(prepared[0], pipeline._Photo) and prepared[0].overwrite
+    assert not pipeline._prepare(photo, 32, None, 8)[0].overwrite  # the caller's image
+    for got, want in zip(outputs([path, photo]), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.asarray(photo), np.asarray(kept))
