@@ -224,8 +224,9 @@ def lightness_bands(pixels, out=None):
 
     Example:
     >>> import numpy as np
-    >>> [(top, band.shape) for top, band in lightness_bands(np.zeros((2, 3), "uint8"))]
-    [(0, (2, 3))]
+    >>> top, band = next(lightness_bands(np.zeros((2, 3), "uint8")))
+    >>> top, band.shape
+    (0, (2, 3))
     """
     if isinstance(pixels, Image.Image):
         if pixels.mode not in ("L", "RGB"):
