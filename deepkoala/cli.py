@@ -1,16 +1,13 @@
 """The `deepkoala` command line: colorize, train, evaluate and list presets."""
 
 import argparse
-import contextlib
 import errno
 import importlib.util
 import os
-import signal
 import sys
-import threading
 import warnings
 
-from deepkoala import output_files
+from deepkoala import interrupts, output_files
 from deepkoala.version import __version__
 
 
@@ -773,30 +770,6 @@ def _import_backend_quietly():
         os.close(saved)
 
 
-@contextlib.contextmanager
-def _lost_interrupts_delivered_again():
-    """A Ctrl-C that Python had to drop is sent again, 50 ms later.
-
-    Python cannot raise an exception inside a garbage-collector callback or a
-    `__del__`: it prints "Exception ignored in ..." and goes on. A Ctrl-C
-    that lands there (JAX registers such a callback, and TensorFlow imports
-    JAX when it is installed) would be lost, and the command would run on.
-    """
-    previous = sys.unraisablehook
-
-    def hook(unraisable):
-        if issubclass(unraisable.exc_type, KeyboardInterrupt):
-            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
-        else:
-            previous(unraisable)
-
-    sys.unraisablehook = hook
-    try:
-        yield
-    finally:
-        sys.unraisablehook = previous
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     _import_backend_quietly()
@@ -810,7 +783,7 @@ def main(argv=None):
         "evaluate": run_evaluate,
     }
     try:
-        with _lost_interrupts_delivered_again():
+        with interrupts.delivered():
             return commands[args.command](args)
     except (UserError, ValueError, OSError, FloatingPointError) as error:
         print(f"deepkoala: error: {error}", file=sys.stderr)

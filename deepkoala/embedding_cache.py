@@ -22,6 +22,7 @@ import h5py
 import keras
 import numpy as np
 
+from deepkoala import interrupts
 from deepkoala.atomic import atomic_write, remove_abandoned_partials, require_free_space
 from deepkoala.image_files import warn_skipped
 from deepkoala.images import read_rgb_uint8, resize_and_center_crop
@@ -310,6 +311,7 @@ def _fill_cache(
     embeddings = mid_level = None
     count = photos = 0
     for start in range(0, len(paths), batch_size):
+        interrupts.check()  # a Ctrl-C that a library swallowed during the last batch
         batch = []
         for image_path in paths[start : start + batch_size]:
             try:

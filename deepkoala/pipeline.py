@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from deepkoala import full_resolution, photo_metadata
+from deepkoala import full_resolution, interrupts, photo_metadata
 from deepkoala.image_files import special_file_kind
 from deepkoala.images import read_photo, resize_bands, resize_channel
 
@@ -161,6 +161,7 @@ def colorize_stream(
 
         read_ahead()
         while reads:
+            interrupts.check()  # a Ctrl-C that a library swallowed during the last batch
             read, failed, batch_pixels = [], {}, 0
             while reads and len(read) + len(failed) < batch_size:
                 index, pixels, future = reads[0]

@@ -10,7 +10,7 @@ import time
 import pytest
 from PIL import Image
 
-from deepkoala import cli
+from deepkoala import interrupts
 from tests.helpers import striped_images
 
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -130,13 +130,43 @@ def test_ctrl_c_during_an_epoch_keeps_the_checkpoint_and_a_rerun_resumes(tmp_pat
     assert model.exists()
 
 
-def test_a_ctrl_c_that_python_drops_is_delivered_again():
+@pytest.fixture
+def python_handles_ctrl_c():
+    """Python's own SIGINT handler, as in a command a user runs (not a background job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_that_python_drops_is_delivered_again(python_handles_ctrl_c):
     class Finalized:
         def __del__(self):
             raise KeyboardInterrupt  # a Ctrl-C landing in a finalizer or a gc callback
 
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt), cli._lost_interrupts_delivered_again():
+    with pytest.raises(KeyboardInterrupt), interrupts.delivered():
         Finalized()  # Python prints "Exception ignored in ..." and goes on
         time.sleep(5)
     assert time.monotonic() - started < 2
+
+
+def test_a_ctrl_c_that_a_library_swallows_is_raised_at_the_next_safe_point(
+    python_handles_ctrl_c,
+):
+    with pytest.raises(KeyboardInterrupt), interrupts.delivered():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass  # a library caught it (TensorFlow's `except Exception` caught a SystemError)
+        interrupts.check()
+    interrupts.check()  # the command has ended: nothing pending any more
+
+
+def test_a_ctrl_c_that_is_ignored_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a job in the background
+    try:
+        with interrupts.delivered():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -11,21 +11,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 from PIL import Image
 
 from deepkoala import full_resolution, images, pipeline
 
-
-def best_milliseconds(step, calls=20, rounds=5):
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(calls):
-            step()
-        best = min(best, (time.perf_counter() - started) / calls)
-    return round(best * 1e3, 3)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+from full_resolution import best_milliseconds  # noqa: E402  (the benchmark's timer)
 
 
 def main(label):
@@ -37,9 +29,11 @@ def main(label):
         photo, _ = images.read_photo(path, as_image=True)
         extra = (8,) if len(inspect.signature(pipeline._prepare).parameters) == 4 else ()
         figures = {
-            "lightness_of_pil_image": best_milliseconds(lambda: full_resolution.lightness(photo)),
+            "lightness_of_pil_image": best_milliseconds(
+                lambda: full_resolution.lightness(photo), 20
+            ),
             "read_lightness_working_copy": best_milliseconds(
-                lambda: pipeline._prepare(path, 224, None, *extra)
+                lambda: pipeline._prepare(path, 224, None, *extra), 20
             ),
         }
     print(json.dumps({"benchmark": "lightness_of_pil_image", "code": label,
