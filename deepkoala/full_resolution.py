@@ -288,11 +288,19 @@ def _window_sums(x, side, axis, out, spare):
 
     count = x.shape[axis] - side + 1
     offset, width, sums, started, turn = 0, 1, x, False, 0
+    # An odd side's first piece is `x` itself, which no doubling overwrites:
+    # it waits to be added to the second piece, one pass instead of a copy and an addition.
+    first = None
     while side:
         if side & 1:
             piece = part(sums, offset, offset + count)
-            if started:
+            if first is not None:
+                np.add(first, piece, out=out)
+                first, started = None, True
+            elif started:
                 out += piece
+            elif sums is x and side > 1:
+                first = piece
             else:
                 np.copyto(out, piece)
                 started = True
@@ -345,17 +353,22 @@ class _BoxMeans:
 
 # Edge-aware chroma upsampling (a fast guided filter, He and Sun 2015): the
 # lightness guides where colors change. Its settings were chosen on
-# validation photos (docs/quality.md): a radius of 8 on a guide whose short
-# side is at most 768 pixels (about 1% of the picture), and epsilon 1e-3 on
-# L / 100.
+# validation photos (docs/quality.md): a window of radius 8 pixels of a photo
+# whose short side is at most 768 (about 1% of the picture; larger photos are
+# seen at that size), and epsilon 1e-3 on L / 100. The slopes and offsets are
+# computed on a guide GUIDE_SUBSAMPLE times smaller still, with the radius
+# scaled alike (the filter's "fast" step): on the validation photos the colors
+# scored the same (PSNR +0.0005 dB, SSIM equal) and the edge-aware merge of a
+# 640x480 photo took 6.8 ms instead of 10.4 (docs/performance.md).
 GUIDE_SHORT_SIDE = 768
-GUIDE_RADIUS = 8
+GUIDE_SUBSAMPLE = 2
+GUIDE_RADIUS = 8 // GUIDE_SUBSAMPLE
 GUIDE_EPSILON = 1e-3
 
 
 def _guide_shape(height, width):
     """(height, width) of the guided filter's guide for a photo of (height, width)."""
-    scale = min(1.0, GUIDE_SHORT_SIDE / min(height, width))
+    scale = min(1.0, GUIDE_SHORT_SIDE / min(height, width)) / GUIDE_SUBSAMPLE
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 

@@ -126,3 +126,15 @@ def test_merge_over_a_photo_gives_the_colors_of_merge_and_writes_over_it(
     output = full_resolution.merge_over(photo, chroma, edge_aware, overwrite=True)
     assert (output is photo) == (mode == "RGB")  # a gray photo cannot hold colors
     np.testing.assert_array_equal(np.asarray(output), np.asarray(expected))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_window_sums_by_doubling_equal_direct_sums_for_every_side(axis):
+    x = np.random.default_rng(4).uniform(0.0, 1.0, (40, 50)).astype(np.float32)
+    for side in range(1, 20):  # odd sides (the box filter's) and even ones
+        count = x.shape[axis] - side + 1
+        out = np.empty((count, 50) if axis == 0 else (40, count), np.float32)
+        spare = [np.empty(x.size, np.float32) for _ in range(2)]
+        sums = full_resolution._window_sums(x, side, axis, out, spare)
+        windows = [np.take(x, range(i, i + side), axis=axis).sum(axis=axis) for i in range(count)]
+        np.testing.assert_allclose(sums, np.stack(windows, axis=axis), atol=1e-4)

@@ -33,3 +33,19 @@ for run in 1 2 3; do  # -> session17-lightness.jsonl
     PYTHONPATH=$tree $PY session17-lightness.py $(code $tree) 2>/dev/null >> session17-lightness.jsonl
   done
 done
+for run in 1 2; do  # the edge-aware merge and the preset -> session17-edge-aware-merge.jsonl, session17-preset.jsonl
+  for tree in /tmp/old /work/main; do
+    for size in "640 480" "1280 720"; do
+      out=$(cd $tree && PYTHONPATH=$tree $PY benchmarks/full_resolution.py --size $size 2>/dev/null | tail -1)
+      echo "{\"run\": $run, \"code\": \"$(code $tree)\", \"figures\": $out}" >> session17-edge-aware-merge.jsonl
+    done
+    out=$(cd $tree && PYTHONPATH=$tree $PY benchmarks/colorize.py --preset koala-lite0 --repeats 2 2>/dev/null | tail -1)
+    echo "{\"run\": $run, \"code\": \"$(code $tree)\", \"figures\": $out}" >> session17-preset.jsonl
+  done
+done
+for tree in /tmp/old /work/main; do  # video (needs PyAV: the development environment) -> session17-video.jsonl
+  (cd $tree && PYTHONPATH=$tree /work/venv/bin/python benchmarks/video.py 2>/dev/null) | sed "s/^{/{\"code\": \"$(code $tree)\", /" >> session17-video.jsonl
+done
+# The held-out colors and precision figures with 0.6.2 (docs/runs/precision-heldout-0.6.2.jsonl):
+#   deepkoala evaluate DATA/heldout --precision float32 --json
+#   python benchmarks/precision.py DATA/heldout --presets koala-lite0 --openvino
