@@ -431,11 +431,9 @@ def merge(lightness_image, chroma, edge_aware=False, depth=8):
     height, width = lightness_image.shape
     if depth not in (8, 16):
         raise ValueError(f"`depth` must be 8 or 16. Received: depth={depth!r}")
-    guide_lightness = None
-    if edge_aware:
-        guide_shape = _guide_shape(height, width)
-        guide_lightness = (lightness_image if guide_shape == (height, width)
-                           else resize_channel(lightness_image, *guide_shape))  # fmt: skip
+    guide_shape = _guide_shape(height, width)
+    # Bit for bit the guide's L itself when the shapes are the same (a copy).
+    guide_lightness = resize_channel(lightness_image, *guide_shape) if edge_aware else None
     # Not filled (color=None): every band is pasted over it.
     output = Image.new("RGB", (width, height), color=None) if depth == 8 else None
     output = np.empty((height, width, 3), np.uint16) if depth == 16 else output
@@ -473,10 +471,7 @@ def merge_over(photo, chroma, edge_aware=False, overwrite=False):
     guide_lightness = None
     if edge_aware:
         guide_shape = _guide_shape(height, width)
-        if guide_shape == (height, width):
-            guide_lightness = lightness(photo)
-        else:
-            guide_lightness = resize_bands(lightness_bands(photo), (height, width), *guide_shape)
+        guide_lightness = resize_bands(lightness_bands(photo), (height, width), *guide_shape)
     in_place = overwrite and photo.mode == "RGB"
     output = photo if in_place else Image.new("RGB", (width, height), color=None)
     # Lazily: a band is read just before the output is written over it.

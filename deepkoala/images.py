@@ -259,7 +259,7 @@ def resize_and_center_crop(image, size):
 
 # A channel above this many pixels is resized band by band (below, the
 # band-by-band copies cost more than they save).
-_WHOLE_RESIZE_PIXELS = 4_000_000
+BAND_RESIZE_PIXELS = 4_000_000
 # Pixels per band of rows when a large channel is resized.
 _RESIZE_BAND_PIXELS = 1 << 16
 
@@ -283,7 +283,7 @@ def resize_channel(channel, height, width):
     """
     channel = np.asarray(channel, dtype=np.float32)
     source_height, source_width = channel.shape
-    if channel.size <= _WHOLE_RESIZE_PIXELS or source_width == width:
+    if channel.size <= BAND_RESIZE_PIXELS or source_width == width:
         return _pillow_resize(channel, height, width)
     rows = max(1, _RESIZE_BAND_PIXELS // source_width)
     bands = ((top, channel[top : top + rows]) for top in range(0, source_height, rows))

@@ -19,7 +19,7 @@ from PIL import Image
 
 from deepkoala import full_resolution, interrupts, photo_metadata
 from deepkoala.image_files import special_file_kind
-from deepkoala.images import read_photo, resize_bands, resize_channel
+from deepkoala.images import BAND_RESIZE_PIXELS, read_photo, resize_bands, resize_channel
 
 # Pixels of the photos read ahead, and of the photos of one batch, beyond
 # their first: a 24-megapixel photo holds about 100 MB of lightness until it
@@ -27,9 +27,12 @@ from deepkoala.images import read_photo, resize_bands, resize_channel
 # two batches at a time (the network then gets smaller batches).
 PIXEL_BUDGET = 32_000_000
 # An 8-bit photo above this many pixels is kept as decoded until it is
-# merged, its lightness read band by band (twice) instead of held whole:
-# 96 MB instead of 192 for 24 megapixels, for a few percent more time.
-KEEP_PHOTO_PIXELS = 4_000_000
+# merged, its lightness read band by band (twice, three times for the
+# edge-aware merge) instead of held whole: 96 MB instead of 192 for 24
+# megapixels, for a few percent more time. The size above which
+# `resize_channel` resizes band by band anyway, so that the working copy is
+# the same sums either way.
+KEEP_PHOTO_PIXELS = BAND_RESIZE_PIXELS
 
 
 def default_workers():

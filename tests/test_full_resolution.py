@@ -113,7 +113,7 @@ def test_merge_over_a_photo_gives_the_colors_of_merge_and_writes_over_it(
     from deepkoala import images
 
     # As for a photo over 4 megapixels: its guide and resizes come band by band.
-    monkeypatch.setattr(images, "_WHOLE_RESIZE_PIXELS", 1000)
+    monkeypatch.setattr(images, "BAND_RESIZE_PIXELS", 1000)
     monkeypatch.setattr(full_resolution, "GUIDE_SHORT_SIDE", 90)
     photo = Image.fromarray(_photo(300, 410, 3 if mode == "RGB" else 1))
     chroma = np.random.default_rng(3).normal(0.0, 30.0, (24, 24, 2)).astype(np.float32)

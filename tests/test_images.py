@@ -121,7 +121,7 @@ def test_rgb_uint8_and_center_crop():
 
 
 def test_a_large_channel_is_resized_band_by_band_as_pillow_does():
-    # Over images._WHOLE_RESIZE_PIXELS: the rows band by band, then the columns.
+    # Over images.BAND_RESIZE_PIXELS: the rows band by band, then the columns.
     channel = np.random.default_rng(0).uniform(0, 100, (2100, 3000)).astype(np.float32)
     whole = np.asarray(
         Image.fromarray(channel, mode="F").resize((224, 224), Image.Resampling.BILINEAR)
